@@ -1,0 +1,196 @@
+"""Spatial augmentation applied identically to every frame of a clip.
+
+Every crop is expressed as a *window* `[y, x, h, w]` (int32) in the coordinates of the
+decoded frame, chosen once per clip and then cut out of every frame and resized to
+`crop_size`. Keeping the window separate from the pixels lets the JPEG path decode only the
+window (`tf.io.decode_and_crop_jpeg`) and lets export reuse the exact test transform.
+
+Frames are `(frames, height, width, 3)` uint8 on the way in and float32 on the way out.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import tensorflow as tf
+
+# Scales of the short side from TSN's multi-scale crop (Wang et al. 2016).
+TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
+
+# Mean and std of Kinetics-400 in RGB, on [0, 1] pixels, used by the common 3D ResNets.
+KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
+KINETICS_STD = (0.22803, 0.22145, 0.216989)
+
+
+def _window(y, x, h, w) -> tf.Tensor:
+    return tf.stack([tf.cast(v, tf.int32) for v in (y, x, h, w)])
+
+
+def multiscale_crop_window(
+    height: tf.Tensor,
+    width: tf.Tensor,
+    seed: tf.Tensor,
+    scales: tuple[float, ...] = TSN_SCALES,
+    max_distort: int = 1,
+    more_fix_crop: bool = False,
+) -> tf.Tensor:
+    """TSN multi-scale crop with fixed positions and scale jitter.
+
+    The crop height and width are each `int(short_side * scale)` for a scale in `scales`,
+    drawn as a pair whose positions in `scales` differ by at most `max_distort` (so width
+    and height are at most one scale step apart by default). The crop sits at one of the
+    4 corners or the centre, or with `more_fix_crop` at one of 13 fixed positions (adding
+    the edge midpoints and the four quarter points).
+
+    Returns:
+        int32 `[y, x, h, w]`.
+    """
+    if not scales or any(not 0.0 < s <= 1.0 for s in scales):
+        raise ValueError(f"`scales` must be fractions in (0, 1]. Received: scales={scales}")
+    if max_distort < 0:
+        raise ValueError(f"`max_distort` must be >= 0. Received: max_distort={max_distort}")
+    pairs = [
+        (i, j)
+        for i, j in itertools.product(range(len(scales)), repeat=2)
+        if abs(i - j) <= max_distort
+    ]
+    pairs = tf.constant(pairs, tf.int32)
+    size_seed, position_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    pick = tf.random.stateless_uniform(
+        [], size_seed, minval=0, maxval=tf.shape(pairs)[0], dtype=tf.int32
+    )
+    short_side = tf.cast(tf.minimum(height, width), tf.float32)
+    sizes = tf.cast(short_side * tf.constant(scales, tf.float32), tf.int32)
+    crop_h = tf.maximum(sizes[pairs[pick, 0]], 1)
+    crop_w = tf.maximum(sizes[pairs[pick, 1]], 1)
+
+    # Positions on a 4x4 grid of steps, as in TSN: step = free space / 4.
+    h_step = (tf.cast(height, tf.int32) - crop_h) // 4
+    w_step = (tf.cast(width, tf.int32) - crop_w) // 4
+    grid = [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2)]  # (row, col): corners, centre
+    if more_fix_crop:
+        grid += [(2, 0), (2, 4), (4, 2), (0, 2), (1, 1), (1, 3), (3, 1), (3, 3)]
+    grid = tf.constant(grid, tf.int32)
+    where = tf.random.stateless_uniform(
+        [], position_seed, minval=0, maxval=tf.shape(grid)[0], dtype=tf.int32
+    )
+    return _window(grid[where, 0] * h_step, grid[where, 1] * w_step, crop_h, crop_w)
+
+
+def random_resized_crop_window(
+    height: tf.Tensor,
+    width: tf.Tensor,
+    seed: tf.Tensor,
+    area_range: tuple[float, float] = (0.08, 1.0),
+    aspect_ratio_range: tuple[float, float] = (3 / 4, 4 / 3),
+) -> tf.Tensor:
+    """Inception-style random resized crop: random area fraction and aspect ratio.
+
+    Returns:
+        int32 `[y, x, h, w]`.
+    """
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        image_size=tf.stack([height, width, 3]),
+        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        seed=seed,
+        min_object_covered=0.0,
+        aspect_ratio_range=aspect_ratio_range,
+        area_range=area_range,
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
+    return _window(begin[0], begin[1], size[0], size[1])
+
+
+def center_crop_window(height: tf.Tensor, width: tf.Tensor, crop_fraction: float) -> tf.Tensor:
+    """A centred square whose side is `crop_fraction` of the short side.
+
+    `crop_fraction = crop_size / resize_size` reproduces "resize the short side to
+    `resize_size`, then centre-crop `crop_size`" (e.g. 112/128) without resizing the whole
+    frame first.
+
+    Returns:
+        int32 `[y, x, h, w]`.
+    """
+    if not 0.0 < crop_fraction <= 1.0:
+        raise ValueError(
+            f"`crop_fraction` must be in (0, 1]. Received: crop_fraction={crop_fraction}"
+        )
+    height = tf.cast(height, tf.int32)
+    width = tf.cast(width, tf.int32)
+    side = tf.cast(tf.cast(tf.minimum(height, width), tf.float32) * crop_fraction, tf.int32)
+    side = tf.maximum(side, 1)
+    return _window((height - side) // 2, (width - side) // 2, side, side)
+
+
+def three_crop_windows(
+    height: tf.Tensor, width: tf.Tensor, crop_fraction: float = 1.0
+) -> tf.Tensor:
+    """Three squares along the long side (start, centre, end), for three-crop testing.
+
+    With the default `crop_fraction=1.0` the squares span the short side, as in the
+    SlowFast / X3D test protocol (resize the short side to the crop size, take 3 crops).
+
+    Returns:
+        int32 tensor of shape `(3, 4)`, rows `[y, x, h, w]`.
+    """
+    center = center_crop_window(height, width, crop_fraction)
+    side = center[2]
+    height = tf.cast(height, tf.int32)
+    width = tf.cast(width, tf.int32)
+    landscape = width >= height
+    free = tf.where(landscape, width - side, height - side)
+    windows = []
+    for along in (tf.constant(0), free // 2, free):
+        y = tf.where(landscape, center[0], along)
+        x = tf.where(landscape, along, center[1])
+        windows.append(_window(y, x, side, side))
+    return tf.stack(windows)
+
+
+def crop_and_resize(frames: tf.Tensor, window: tf.Tensor, crop_size: int) -> tf.Tensor:
+    """Cuts `window` out of every frame and resizes it to `crop_size` x `crop_size`.
+
+    Args:
+        frames: `(frames, height, width, 3)` uint8.
+        window: int32 `[y, x, h, w]`.
+
+    Returns:
+        `(frames, crop_size, crop_size, 3)` float32 in [0, 255] (bilinear).
+    """
+    y, x, h, w = tf.unstack(window)
+    cropped = frames[:, y : y + h, x : x + w, :]
+    return tf.image.resize(cropped, [crop_size, crop_size], method="bilinear")
+
+
+def decode_crop_and_resize_jpeg(encoded: tf.Tensor, window: tf.Tensor, crop_size: int) -> tf.Tensor:
+    """Like `crop_and_resize`, decoding only `window` of each JPEG frame.
+
+    Args:
+        encoded: `(frames,)` string tensor of JPEG-encoded frames.
+
+    Returns:
+        `(frames, crop_size, crop_size, 3)` float32 in [0, 255].
+    """
+    cropped = tf.map_fn(
+        lambda image: tf.io.decode_and_crop_jpeg(image, window, channels=3),
+        encoded,
+        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+    )
+    return tf.image.resize(cropped, [crop_size, crop_size], method="bilinear")
+
+
+def random_flip_left_right(frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Mirrors the whole clip (every frame) with probability 1/2."""
+    flip = tf.random.stateless_uniform([], seed) < 0.5
+    return tf.cond(flip, lambda: tf.reverse(frames, axis=[-2]), lambda: frames)
+
+
+def normalize(
+    frames: tf.Tensor,
+    mean: tuple[float, float, float] = KINETICS_MEAN,
+    std: tuple[float, float, float] = KINETICS_STD,
+) -> tf.Tensor:
+    """Maps [0, 255] pixels to `(pixels / 255 - mean) / std`, per RGB channel."""
+    frames = tf.cast(frames, tf.float32) / 255.0
+    return (frames - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)

@@ -1,0 +1,391 @@
+"""The `tf.data` input pipeline: stored examples -> batches of clips ready for `model.fit`.
+
+    examples (TFDS, frames undecoded) -> validity gate -> shuffle -> per-example seed
+      -> sample frame indices -> decode only those frames (cropped) -> resize
+      -> flip -> normalise -> batch -> prefetch
+
+Everything runs in-graph except decoding "bytes" storage, which calls `kvideo.io` through
+`tf.numpy_function`. Under a fixed `seed` the pipeline yields the same clips on every run:
+shuffling is seeded and each example draws its randomness from a stateless seed of its own.
+
+Bad examples never reach the model as a zero clip with a real label: an example whose
+stored frame count is 0 (or larger than its stored frames), or whose video fails to decode,
+is dropped, logged, and counted in a `SkipLog`. For JPEG storage a frame that fails to
+decode (a corrupt file on disk) is dropped by `ignore_errors` with a logged warning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from kvideo import io as kio
+from kvideo.data import augment, sampling, storage
+
+_log = logging.getLogger(__name__)
+
+DENSE = "dense"
+TSN = "tsn"
+TRAIN_CROPS = ("multiscale", "random_resized", "center")
+TEST_CROPS = ("center", "three_crop")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipSampling:
+    """Which frames make a clip.
+
+    Attributes:
+        method: "dense" (`num_frames` consecutive frames, `frame_stride` apart) or "tsn"
+            (one frame from each of `num_segments` segments).
+        num_frames: frames per dense clip.
+        frame_stride: gap between the frames of a dense clip.
+        num_segments: segments (= frames) per TSN clip.
+        num_clips: test views along time (evenly spaced clips or segment phases).
+    """
+
+    method: str = DENSE
+    num_frames: int = 16
+    frame_stride: int = 1
+    num_segments: int = 8
+    num_clips: int = 1
+
+    def __post_init__(self):
+        if self.method not in (DENSE, TSN):
+            raise ValueError(f"`method` must be 'dense' or 'tsn'. Received: method={self.method!r}")
+        for name in ("num_frames", "frame_stride", "num_segments", "num_clips"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+
+    @property
+    def clip_length(self) -> int:
+        """Frames in one clip."""
+        return self.num_frames if self.method == DENSE else self.num_segments
+
+    def train_indices(self, video_frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """`(clip_length,)` random frame indices for training."""
+        if self.method == DENSE:
+            return sampling.dense_clip_indices(
+                video_frames, self.num_frames, self.frame_stride, training=True, seed=seed
+            )
+        return sampling.tsn_indices(video_frames, self.num_segments, training=True, seed=seed)
+
+    def test_indices(self, video_frames: tf.Tensor) -> tf.Tensor:
+        """`(num_clips, clip_length)` deterministic frame indices for evaluation."""
+        if self.method == DENSE:
+            return sampling.multi_clip_indices(
+                video_frames, self.num_frames, self.frame_stride, self.num_clips
+            )
+        return sampling.multi_segment_indices(video_frames, self.num_segments, self.num_clips)
+
+
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+    """Spatial transform of a clip, for training and for test.
+
+    Attributes:
+        crop_size: output height and width.
+        train_crop: "multiscale" (TSN corner crop with scale jitter), "random_resized"
+            (Inception-style), or "center".
+        scales, max_distort, more_fix_crop: the multi-scale crop's options (13 fixed
+            positions instead of 5 with `more_fix_crop`).
+        flip: mirror half of the training clips. Turn it off when direction is part of
+            the label (e.g. "pushing left" vs "pushing right").
+        test_crop: "center" or "three_crop" (three squares along the long side).
+        test_crop_fraction: side of the test crop as a fraction of the short side;
+            `crop_size / resize_size`, e.g. 112/128 = 0.875, for "resize then centre crop".
+            Three-crop uses 1.0 regardless, as in its protocol.
+        mean, std: per-channel normalisation of [0, 1] RGB pixels.
+    """
+
+    crop_size: int = 112
+    train_crop: str = "multiscale"
+    scales: tuple[float, ...] = augment.TSN_SCALES
+    max_distort: int = 1
+    more_fix_crop: bool = False
+    flip: bool = True
+    test_crop: str = "center"
+    test_crop_fraction: float = 0.875
+    mean: tuple[float, float, float] = augment.KINETICS_MEAN
+    std: tuple[float, float, float] = augment.KINETICS_STD
+
+    def __post_init__(self):
+        if not isinstance(self.crop_size, int) or self.crop_size < 1:
+            raise ValueError(
+                f"`crop_size` must be a positive integer. Received: {self.crop_size!r}"
+            )
+        if self.train_crop not in TRAIN_CROPS:
+            raise ValueError(
+                f"`train_crop` must be one of {TRAIN_CROPS}. "
+                f"Received: train_crop={self.train_crop!r}"
+            )
+        if self.test_crop not in TEST_CROPS:
+            raise ValueError(
+                f"`test_crop` must be one of {TEST_CROPS}. Received: test_crop={self.test_crop!r}"
+            )
+
+    @property
+    def num_test_crops(self) -> int:
+        return 3 if self.test_crop == "three_crop" else 1
+
+    def train_window(self, height: tf.Tensor, width: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """int32 `[y, x, h, w]` crop window for one training clip."""
+        if self.train_crop == "multiscale":
+            return augment.multiscale_crop_window(
+                height, width, seed, self.scales, self.max_distort, self.more_fix_crop
+            )
+        if self.train_crop == "random_resized":
+            return augment.random_resized_crop_window(height, width, seed)
+        return augment.center_crop_window(height, width, self.test_crop_fraction)
+
+    def test_windows(self, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
+        """int32 `(num_test_crops, 4)` crop windows for evaluation."""
+        if self.test_crop == "three_crop":
+            return augment.three_crop_windows(height, width, 1.0)
+        return augment.center_crop_window(height, width, self.test_crop_fraction)[None]
+
+
+def test_views(frames: tf.Tensor, augmentation: Augmentation) -> tf.Tensor:
+    """The test transform of decoded frames, shared by evaluation and export.
+
+    Args:
+        frames: `(frames, height, width, 3)` uint8.
+
+    Returns:
+        `(num_test_crops, frames, crop_size, crop_size, 3)` float32, normalised.
+    """
+    shape = tf.shape(frames)
+    windows = augmentation.test_windows(shape[1], shape[2])
+    views = [
+        augment.crop_and_resize(frames, windows[i], augmentation.crop_size)
+        for i in range(augmentation.num_test_crops)
+    ]
+    return augment.normalize(tf.stack(views), augmentation.mean, augmentation.std)
+
+
+class SkipLog:
+    """Counts and logs the examples a pipeline dropped, with the reason. Thread-safe."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._skipped: list[tuple[str, str]] = []
+
+    def record(self, video_id: str, reason: str) -> None:
+        with self._lock:
+            self._skipped.append((video_id, reason))
+            count = len(self._skipped)
+        _log.warning("Skipping video %s: %s (%d skipped so far)", video_id, reason, count)
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self._skipped)
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """(video_id, reason) of every dropped example, in the order they were met."""
+        with self._lock:
+            return list(self._skipped)
+
+
+def load_examples(
+    builder: str | tfds.core.DatasetBuilder,
+    split: str,
+    *,
+    data_dir: str | None = None,
+    shuffle_files: bool = False,
+    seed: int = 0,
+) -> tuple[tf.data.Dataset, str, tfds.core.DatasetInfo]:
+    """Reads a built kvideo dataset with its frames left encoded.
+
+    Returns:
+        (examples, storage, info): the raw examples, "jpeg" or "bytes", and the
+        dataset's `DatasetInfo` (class names are `info.features["label"].names`).
+    """
+    if isinstance(builder, str):
+        builder = tfds.builder(builder, data_dir=data_dir)
+    kind = storage.storage_of(builder.info.features)
+    decoders = {storage.FRAMES_KEY: tfds.decode.SkipDecoding()} if kind == storage.JPEG else None
+    read_config = tfds.ReadConfig(shuffle_seed=seed)
+    examples = builder.as_dataset(
+        split=split, decoders=decoders, shuffle_files=shuffle_files, read_config=read_config
+    )
+    return examples, kind, builder.info
+
+
+def make_clip_dataset(
+    examples: tf.data.Dataset,
+    *,
+    storage_kind: str,
+    training: bool,
+    batch_size: int,
+    clip_sampling: ClipSampling = ClipSampling(),
+    augmentation: Augmentation = Augmentation(),
+    seed: int = 0,
+    shuffle_buffer: int = 512,
+    skip_log: SkipLog | None = None,
+    drop_remainder: bool | None = None,
+    num_parallel_calls: int = tf.data.AUTOTUNE,
+) -> tf.data.Dataset:
+    """Batches of `(clips, labels)` from stored examples.
+
+    Args:
+        examples: examples of a kvideo dataset, as returned by `load_examples`.
+        storage_kind: "jpeg" or "bytes", as returned by `load_examples`.
+        training: random sampling and augmentation, shuffled (True); or deterministic
+            test views (False).
+        batch_size: clips per batch.
+        clip_sampling: which frames make a clip.
+        augmentation: spatial transform.
+        seed: makes shuffling and every random choice reproducible.
+        shuffle_buffer: examples held for shuffling when training.
+        skip_log: receives every dropped example; a fresh one is made if None.
+        drop_remainder: drop a last partial batch; defaults to `training`.
+
+    Returns:
+        A dataset of `(clips, labels)`: training clips are
+        `(batch, frames, crop_size, crop_size, 3)` float32; test clips are the same when
+        there is one view, else `(batch, views, frames, crop_size, crop_size, 3)` with
+        `views = num_clips * num_test_crops` ordered clip-major. Labels are int32 `(batch,)`.
+    """
+    storage.check_storage(storage_kind)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
+    skip_log = skip_log if skip_log is not None else SkipLog()
+    drop_remainder = training if drop_remainder is None else drop_remainder
+
+    examples = examples.filter(_validity_gate(storage_kind, skip_log))
+    if training:
+        examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    clips = tf.data.Dataset.zip((examples, seeds)).map(
+        _clip_fn(storage_kind, training, clip_sampling, augmentation, skip_log),
+        num_parallel_calls=num_parallel_calls,
+        deterministic=True,
+    )
+    if storage_kind == storage.JPEG:
+        clips = clips.ignore_errors(log_warning=True)
+    clips = clips.filter(_is_ok).map(_drop_ok)
+    return clips.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def _is_ok(clip, label, ok):
+    del clip, label
+    return ok
+
+
+def _drop_ok(clip, label, ok):
+    del ok
+    return clip, label
+
+
+def _validity_gate(storage_kind: str, skip_log: SkipLog):
+    def record(video_id: bytes, reason: bytes) -> bool:
+        skip_log.record(video_id.decode("utf-8", "replace"), reason.decode())
+        return False
+
+    def gate(example):
+        num_frames = tf.cast(example["num_frames"], tf.int32)
+        ok = num_frames > 0
+        reason = tf.constant("stored frame count is 0")
+        if storage_kind == storage.JPEG:
+            stored = tf.shape(example[storage.FRAMES_KEY])[0]
+            enough = stored >= num_frames
+            reason = tf.where(ok, tf.constant("fewer stored frames than its frame count"), reason)
+            ok = ok & enough
+        return tf.cond(
+            ok,
+            lambda: tf.constant(True),
+            lambda: tf.numpy_function(
+                record, [example["video_id"], reason], tf.bool, stateful=True
+            ),
+        )
+
+    return gate
+
+
+def _clip_fn(
+    storage_kind: str,
+    training: bool,
+    clip_sampling: ClipSampling,
+    augmentation: Augmentation,
+    skip_log: SkipLog,
+):
+    size = augmentation.crop_size
+    num_views = 1 if training else augmentation.num_test_crops
+
+    def decode_bytes(data: bytes, indices: np.ndarray, video_id: bytes):
+        try:
+            return kio.read_frames(data, indices.tolist()), True
+        except kio.VideoDecodeError as err:
+            skip_log.record(video_id.decode("utf-8", "replace"), str(err))
+            # A placeholder that the `ok` filter removes before batching.
+            return np.zeros((len(indices), 1, 1, 3), np.uint8), False
+
+    def fn(example, seed):
+        num_frames = tf.cast(example["num_frames"], tf.int32)
+        sample_seed, crop_seed, flip_seed = tf.unstack(
+            tf.random.experimental.stateless_split(seed, 3)
+        )
+        if training:
+            indices = clip_sampling.train_indices(num_frames, sample_seed)[None]
+        else:
+            indices = clip_sampling.test_indices(num_frames)
+        num_clips = tf.shape(indices)[0]
+        flat = tf.reshape(indices, [-1])
+
+        ok = tf.constant(True)
+        frames = None
+        if storage_kind == storage.JPEG:
+            encoded = tf.gather(example[storage.FRAMES_KEY], flat)
+            shape = tf.io.extract_jpeg_shape(encoded[0])
+            height, width = shape[0], shape[1]
+        else:
+            frames, ok = tf.numpy_function(
+                decode_bytes,
+                [example[storage.VIDEO_KEY], flat, example["video_id"]],
+                [tf.uint8, tf.bool],
+                stateful=False,
+            )
+            frames.set_shape([None, None, None, 3])
+            ok.set_shape([])
+            shape = tf.shape(frames)
+            height, width = shape[1], shape[2]
+
+        if training:
+            windows = augmentation.train_window(height, width, crop_seed)[None]
+        else:
+            windows = augmentation.test_windows(height, width)
+
+        if frames is None and num_views == 1:
+            # Decode only the crop window of each sampled frame.
+            views = augment.decode_crop_and_resize_jpeg(encoded, windows[0], size)[None]
+        else:
+            if frames is None:
+                frames = tf.map_fn(
+                    lambda image: tf.io.decode_jpeg(image, channels=3),
+                    encoded,
+                    fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+                )
+            views = tf.stack(
+                [augment.crop_and_resize(frames, windows[i], size) for i in range(num_views)]
+            )
+        # (crops, clips * frames, ...) -> (clips * crops, frames, ...), clip-major.
+        length = clip_sampling.clip_length
+        views = tf.reshape(views, [num_views, num_clips, length, size, size, 3])
+        views = tf.reshape(tf.transpose(views, [1, 0, 2, 3, 4, 5]), [-1, length, size, size, 3])
+
+        if training and augmentation.flip:
+            views = augment.random_flip_left_right(views, flip_seed)
+        views = augment.normalize(views, augmentation.mean, augmentation.std)
+        if training or clip_sampling.num_clips * num_views == 1:
+            views = views[0]
+        label = tf.cast(example["label"], tf.int32)
+        return views, label, ok
+
+    return fn

@@ -1,0 +1,279 @@
+"""video_folder: a dataset from a directory of class folders, `root/<class>/<video>`.
+
+Point TFDS at the directory as the *manual* dir:
+
+    tfds build tfds_builders/video_folder --manual_dir=/data/my_videos --data_dir=/data/tfds
+
+or from Python:
+
+    builder = tfds.builder("video_folder/jpeg", data_dir="/data/tfds")
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir="/data/my_videos"))
+
+Class names are the folder names, sorted; two folders make a binary "action vs not"
+dataset. Use one `data_dir` per source directory: the builder's name is always
+`video_folder`.
+
+Splits. If `root/train.txt` and `root/test.txt` exist they define the splits: one video per
+line as `<class>/<file>` relative to root (UCF101's `trainlist01.txt` layout; an optional
+trailing label number is checked against the class and otherwise ignored; blank lines and
+`#` comments are skipped). Otherwise each class is split on its own (stratified) with a
+fixed seed, so every machine and every run gets the same split.
+
+Bad videos. A video that fails to decode, or decodes to zero frames, is skipped: the build
+goes on, logs it, and lists it with the reason in `skipped_videos.tsv` beside the built
+data (also in the dataset's metadata under "skipped").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pathlib
+import random
+
+import tensorflow_datasets as tfds
+
+from kvideo import io as kio
+from kvideo.data import storage
+
+VIDEO_EXTENSIONS = frozenset(
+    {".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv"}
+)
+SPLIT_FILES = {"train": "train.txt", "test": "test.txt"}
+REPORT_NAME = "skipped_videos.tsv"
+
+_log = logging.getLogger(__name__)
+
+
+class SplitFileError(ValueError):
+    """A split list file that cannot be used; the message names the file and line."""
+
+
+# Not frozen: tfds.core.BuilderConfig is a mutable dataclass and cannot have a frozen child.
+@dataclasses.dataclass
+class VideoFolderConfig(tfds.core.BuilderConfig):
+    """How to store a folder of videos.
+
+    Attributes:
+        storage: "jpeg" (frames as JPEG, resized to `short_side`) or "bytes" (the original
+            encoded files).
+        short_side: JPEG frames are resized so that min(height, width) == short_side.
+        test_fraction: share of each class held out when no split files are given.
+        split_seed: seed of the stratified split.
+    """
+
+    storage: str = storage.JPEG
+    short_side: int = 128
+    test_fraction: float = 0.2
+    split_seed: int = 0
+
+
+def list_videos(root: pathlib.Path) -> dict[str, list[str]]:
+    """`{class_name: sorted video file names}` for the class folders under `root`."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"Video folder root {root} is not a directory.")
+    classes = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        videos = sorted(
+            p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+        )
+        if videos:
+            classes[folder.name] = videos
+    if not classes:
+        raise ValueError(
+            f"No class folders with videos under {root} (expected root/<class>/<video>, "
+            f"video extensions {sorted(VIDEO_EXTENSIONS)})."
+        )
+    return classes
+
+
+def stratified_split(
+    videos: dict[str, list[str]], test_fraction: float, seed: int
+) -> dict[str, list[tuple[str, str]]]:
+    """Splits each class on its own, the same way on every machine and every run.
+
+    Each class's sorted file names are shuffled by a `random.Random` seeded with the seed
+    and the class name (string seeding is stable across platforms and Python versions),
+    and the first `round(n * test_fraction)` go to test, at least one when the class has
+    two or more videos and never all of them.
+
+    Returns:
+        `{"train": [(class, file), ...], "test": [...]}`.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"`test_fraction` must be in (0, 1). Received: {test_fraction}")
+    splits = {"train": [], "test": []}
+    for class_name, files in sorted(videos.items()):
+        order = list(files)
+        random.Random(f"{seed}/{class_name}").shuffle(order)
+        num_test = round(len(order) * test_fraction)
+        num_test = min(max(num_test, 1 if len(order) >= 2 else 0), len(order) - 1)
+        splits["test"] += [(class_name, f) for f in sorted(order[:num_test])]
+        splits["train"] += [(class_name, f) for f in sorted(order[num_test:])]
+    return splits
+
+
+def read_split_file(path: pathlib.Path, videos: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """Parses a split list: `<class>/<file> [label]` per line, relative to the root.
+
+    Raises:
+        SplitFileError: naming the file and line, for a malformed line, a path that leaves
+            the root, an unknown class or video, a label that disagrees with the class, or
+            a video listed twice.
+    """
+    class_index = {name: i for i, name in enumerate(sorted(videos))}
+    known = {(c, f) for c, files in videos.items() for f in files}
+    entries = []
+    seen = set()
+    text = path.read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+
+        def fail(why: str, number=number, line=line):
+            raise SplitFileError(f"{path}, line {number}: {why}. Line: {line!r}")
+
+        fields = line.split()
+        if len(fields) > 2:
+            fail("expected `<class>/<file>` and an optional label")
+        parts = fields[0].replace("\\", "/").split("/")
+        if len(parts) != 2 or not all(parts):
+            fail("expected exactly one class folder and one file name")
+        if any(part in (".", "..") for part in parts) or fields[0].startswith("/"):
+            fail("path leaves the dataset root")
+        class_name, file_name = parts
+        if class_name not in class_index:
+            fail(f"unknown class {class_name!r}")
+        if (class_name, file_name) not in known:
+            fail(f"no video {file_name!r} in class folder {class_name!r}")
+        if len(fields) == 2:
+            try:
+                label = int(fields[1])
+            except ValueError:
+                fail(f"label {fields[1]!r} is not an integer")
+            # UCF101 numbers classes from 1, others from 0: accept either, if consistent.
+            if label not in (class_index[class_name], class_index[class_name] + 1):
+                fail(f"label {label} does not match class {class_name!r}")
+        if (class_name, file_name) in seen:
+            fail("video listed twice")
+        seen.add((class_name, file_name))
+        entries.append((class_name, file_name))
+    if not entries:
+        raise SplitFileError(f"{path}: no videos listed.")
+    return entries
+
+
+def splits_for(
+    root: pathlib.Path, videos: dict[str, list[str]], config: VideoFolderConfig
+) -> dict[str, list[tuple[str, str]]]:
+    """The train/test lists: from split files under `root` if present, else stratified."""
+    files = {split: root / name for split, name in SPLIT_FILES.items()}
+    present = [split for split, path in files.items() if path.is_file()]
+    if not present:
+        return stratified_split(videos, config.test_fraction, config.split_seed)
+    if len(present) != len(files):
+        missing = sorted(str(files[s]) for s in files if s not in present)
+        raise SplitFileError(f"Split files come in a pair; missing {missing}.")
+    splits = {split: read_split_file(path, videos) for split, path in files.items()}
+    overlap = set(splits["train"]) & set(splits["test"])
+    if overlap:
+        raise SplitFileError(
+            f"{len(overlap)} videos are in both {files['train']} and {files['test']}, "
+            f"e.g. {'/'.join(sorted(overlap)[0])}"
+        )
+    return splits
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+    """Videos in class folders, stored as JPEG frames or as the original bytes."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    BUILDER_CONFIGS = [
+        VideoFolderConfig(
+            name=storage.JPEG,
+            storage=storage.JPEG,
+            description="JPEG frames, short side 128.",
+        ),
+        VideoFolderConfig(
+            name=storage.BYTES,
+            storage=storage.BYTES,
+            description="The original encoded video files.",
+        ),
+    ]
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """
+    Pass the directory of class folders (`root/<class>/<video>`) as the manual dir
+    (`tfds build --manual_dir=ROOT` or `DownloadConfig(manual_dir=ROOT)`). Optional
+    `root/train.txt` and `root/test.txt` list `<class>/<file>` per line.
+    """
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return self.dataset_info_from_configs(
+            features=storage.video_features(self.builder_config.storage),
+            metadata=tfds.core.MetadataDict(),
+        )
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        root = pathlib.Path(os.fspath(dl_manager.manual_dir))
+        videos = list_videos(root)
+        self.info.features["label"].names = sorted(videos)
+        self._skipped: list[tuple[str, str, str]] = []
+        splits = splits_for(root, videos, self.builder_config)
+        return {
+            split: self._generate_examples(root, split, entries)
+            for split, entries in splits.items()
+        }
+
+    def _generate_examples(self, root: pathlib.Path, split: str, entries):
+        config = self.builder_config
+        for class_name, file_name in entries:
+            video_id = f"{class_name}/{file_name}"
+            path = root / class_name / file_name
+            try:
+                if config.storage == storage.JPEG:
+                    frames, info = kio.read_video(path)
+                    video_bytes = None
+                else:
+                    video_bytes = path.read_bytes()
+                    frames, info = None, kio.probe(video_bytes)
+            except (kio.VideoDecodeError, OSError) as err:
+                self._skip(split, video_id, str(err))
+                continue
+            if info.num_frames == 0:  # probe raises for this, but never store an empty video
+                self._skip(split, video_id, "no decodable frames")
+                continue
+            yield (
+                video_id,
+                storage.example_dict(
+                    video_id,
+                    class_name,
+                    frames,
+                    info.fps,
+                    config.storage,
+                    num_frames=info.num_frames,
+                    video_bytes=video_bytes,
+                    short_side=config.short_side,
+                ),
+            )
+        self._write_report(split)
+
+    def _skip(self, split: str, video_id: str, reason: str) -> None:
+        self._skipped.append((split, video_id, reason))
+        _log.warning("Skipping %s video %s: %s", split, video_id, reason)
+
+    def _write_report(self, split: str) -> None:
+        """Rewrites the report with every skip so far (called as each split ends)."""
+        skipped = sorted(self._skipped)
+        lines = ["split\tvideo\treason"]
+        lines += [
+            "\t".join(s.replace("\t", " ").replace("\n", " ") for s in row) for row in skipped
+        ]
+        report = pathlib.Path(os.fspath(self.data_dir)) / REPORT_NAME
+        report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.info.metadata["skipped"] = [list(row) for row in skipped]
+        count = sum(1 for row in skipped if row[0] == split)
+        if count:
+            _log.warning("%s: skipped %d videos; see %s", split, count, report)
