@@ -16,8 +16,12 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10,<3.14",
-    packages=setuptools.find_packages(include=["kvideo", "kvideo.*", "tfds_builders", "tfds_builders.*"]),
-    package_data={"tfds_builders": ["*/checksums.tsv", "*/README.md", "*/CITATIONS.bib", "*/dummy_data/**/*"]},
+    packages=setuptools.find_packages(
+        include=["kvideo", "kvideo.*", "tfds_builders", "tfds_builders.*"]
+    ),
+    package_data={
+        "tfds_builders": ["*/checksums.tsv", "*/README.md", "*/CITATIONS.bib", "*/dummy_data/**/*"]
+    },
     include_package_data=True,
     install_requires=[
         "tensorflow>=2.16",  # first release whose tf.keras is Keras 3
@@ -31,10 +35,15 @@ setuptools.setup(
         "numpy>=1.24",
         "absl-py>=1.0",
         "matplotlib>=3.7",
+        "tensorboard>=2.16",  # TF 2.21 no longer installs it; the TensorBoard callback needs it
     ],
     extras_require={
         "litert": ["ai-edge-litert>=1.0"],
+        # The `tfds` command line imports these at start-up (TFDS does not declare them).
+        "cli": ["apache-beam>=2.60", "mlcroissant>=1.0"],
         "test": [
+            "apache-beam>=2.60",
+            "mlcroissant>=1.0",
             "pytest>=7.0",
             "dill>=0.3",  # tfds.testing needs it and does not declare it
             "ai-edge-litert>=1.0",

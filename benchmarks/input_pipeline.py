@@ -1,0 +1,474 @@
+"""Throughput of the training input pipeline against decoding the same frames alone.
+
+For JPEG storage and bytes storage, and for two common settings
+
+    tsn8@224   TSN, 8 segments, crop 224 (JPEG frames stored at short side 256)
+    dense16@112  dense clips of 16 frames, stride 2, crop 112 (JPEG frames at short side 128)
+
+this measures, in clips per second on this machine:
+
+* pipeline: the whole `kvideo.data.make_clip_dataset(..., training=True)`: shuffle,
+  sample frame indices, decode (JPEG: only the crop window), resize, flip, normalise,
+  batch, prefetch.
+* decode-only: a `tf.data` pipeline over the same examples that samples frame indices
+  the same way (`ClipSampling.train_indices`, same seed stream split the same way) and
+  decodes those frames in full (JPEG:
+  `tf.gather` + `tf.io.decode_jpeg` in `tf.map_fn`; bytes: `kvideo.io.read_frames` in
+  `tf.numpy_function`), with the same map parallelism, batch size, prefetch and
+  `tf.data.Options`, but no crop, resize, flip or normalisation.
+
+The ratio pipeline / decode-only says how much the augmentation costs on top of decoding.
+Both sides are measured in the same run, back to back, in alternating order over
+`--rounds` rounds (ABBA...), each after a warm-up, for `--seconds` (or `--batches`) each.
+
+The videos are generated: 320x240 XviD-style AVI (MPEG-4 Part 2, B-frames), 60-90 frames
+at 25 fps, moving shapes on a drifting gradient with noise, like UCF101/HMDB51 files. They
+are built with the `video_folder` TFDS builder as JPEG (short sides 256 and 128) and bytes.
+
+Run from the repository root (defaults take a few minutes on 2 cores):
+
+    python benchmarks/input_pipeline.py
+    python benchmarks/input_pipeline.py --num_videos 48 --seconds 10 --work_dir /tmp/kvb
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import pathlib
+import platform
+import shutil
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
+
+from kvideo import io as kio  # noqa: E402
+from kvideo.data import Augmentation, ClipSampling, load_examples, make_clip_dataset  # noqa: E402
+from kvideo.data import storage as kstorage  # noqa: E402
+from tfds_builders.video_folder.video_folder_dataset_builder import (  # noqa: E402
+    Builder,
+    VideoFolderConfig,
+)
+
+FRAME_WIDTH, FRAME_HEIGHT = 320, 240
+FPS = 25.0
+FRAME_COUNT_RANGE = (60, 90)
+CLASS_NAMES = ("drift_left", "drift_down", "orbit")
+SPLIT = "train+test"  # every generated video
+SEED = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One benchmarked configuration of the pipeline."""
+
+    name: str
+    clip_sampling: ClipSampling
+    augmentation: Augmentation
+    jpeg_short_side: int  # the JPEG dataset this setting reads
+
+
+SETTINGS = (
+    Setting(
+        "tsn8@224",
+        ClipSampling(method="tsn", num_segments=8),
+        Augmentation(crop_size=224),
+        jpeg_short_side=256,
+    ),
+    Setting(
+        "dense16@112",
+        ClipSampling(method="dense", num_frames=16, frame_stride=2),
+        Augmentation(crop_size=112),
+        jpeg_short_side=128,
+    ),
+)
+
+
+@dataclasses.dataclass
+class Throughput:
+    """Clips and seconds accumulated over the rounds of one side of a comparison."""
+
+    clips: int = 0
+    seconds: float = 0.0
+    per_round: list[float] = dataclasses.field(default_factory=list)
+
+    def add(self, clips: int, seconds: float) -> None:
+        self.clips += clips
+        self.seconds += seconds
+        self.per_round.append(clips / seconds)
+
+    @property
+    def clips_per_second(self) -> float:
+        return self.clips / self.seconds
+
+
+# --------------------------------------------------------------------------- videos
+
+
+def render_video(label: int, num_frames: int, rng: np.random.Generator) -> np.ndarray:
+    """A natural-ish clip: a drifting colour gradient, moving shapes, mild sensor noise.
+
+    Returns:
+        uint8 `(num_frames, 240, 320, 3)` RGB.
+    """
+    h, w = FRAME_HEIGHT, FRAME_WIDTH
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = rng.uniform(40, 200, size=3).astype(np.float32)
+    tilt = rng.uniform(-0.4, 0.4, size=(2, 3)).astype(np.float32)
+    shapes = [
+        (
+            rng.uniform(0, w),  # x
+            rng.uniform(0, h),  # y
+            rng.uniform(12, 45),  # size
+            tuple(int(c) for c in rng.integers(0, 256, size=3)),  # colour
+            rng.uniform(1.0, 4.0),  # speed, pixels per frame
+            rng.uniform(0, 2 * np.pi),  # phase
+        )
+        for _ in range(int(rng.integers(3, 7)))
+    ]
+    frames = np.empty((num_frames, h, w, 3), np.uint8)
+    for t in range(num_frames):
+        shift = 2.0 * t
+        background = (
+            base
+            + tilt[0] * (xx[..., None] + shift)
+            + tilt[1] * (yy[..., None] + 0.5 * shift)
+            + 20.0 * np.sin((xx[..., None] + 3 * shift) / 37.0)
+        )
+        frame = np.clip(background, 0, 255).astype(np.uint8)
+        for i, (x, y, size, colour, speed, phase) in enumerate(shapes):
+            if label == 0:  # drift left
+                cx, cy = (x - speed * t) % w, y + 10 * np.sin(0.1 * t + phase)
+            elif label == 1:  # drift down
+                cx, cy = x + 10 * np.sin(0.1 * t + phase), (y + speed * t) % h
+            else:  # orbit around the centre
+                angle = phase + 0.02 * speed * t
+                cx, cy = w / 2 + 0.35 * w * np.cos(angle), h / 2 + 0.35 * h * np.sin(angle)
+            centre = (int(cx), int(cy))
+            if i % 2:
+                cv2.circle(frame, centre, int(size), colour, -1, lineType=cv2.LINE_AA)
+            else:
+                half = int(size * 0.8)
+                top_left = (centre[0] - half, centre[1] - half)
+                bottom_right = (centre[0] + half, centre[1] + half)
+                cv2.rectangle(frame, top_left, bottom_right, colour, -1)
+        frame = cv2.GaussianBlur(frame, (3, 3), 0)
+        noise = rng.normal(0.0, 3.0, size=frame.shape).astype(np.float32)
+        frames[t] = np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    return frames
+
+
+def write_video_folder(root: pathlib.Path, num_videos: int, seed: int) -> None:
+    """Writes `num_videos` XviD AVI files as `root/<class>/<video>.avi`, round robin."""
+    rng = np.random.default_rng(seed)
+    for i in range(num_videos):
+        label = i % len(CLASS_NAMES)
+        folder = root / CLASS_NAMES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        num_frames = int(rng.integers(FRAME_COUNT_RANGE[0], FRAME_COUNT_RANGE[1] + 1))
+        kio.write_video(
+            folder / f"v_{CLASS_NAMES[label]}_g{i:03d}.avi",
+            render_video(label, num_frames, rng),
+            FPS,
+            codec="mpeg4",
+            codec_tag="XVID",
+            max_b_frames=2,
+            options={"b": "500k"},  # UCF101's XviD files average a few hundred kbit/s
+        )
+
+
+def build_datasets(work_dir: pathlib.Path, num_videos: int) -> dict[str, Builder]:
+    """Generates the videos (once per work dir) and builds every storage needed.
+
+    Returns:
+        `{"jpeg256": builder, "jpeg128": builder, "bytes": builder}`, all prepared.
+    """
+    videos = work_dir / f"videos_n{num_videos}_seed{SEED}"
+    data_dir = work_dir / f"tfds_n{num_videos}_seed{SEED}"
+    if not (videos / ".complete").exists():
+        shutil.rmtree(videos, ignore_errors=True)
+        write_video_folder(videos, num_videos, SEED)
+        (videos / ".complete").touch()
+    configs = [
+        VideoFolderConfig(name=f"jpeg{side}", storage=kstorage.JPEG, short_side=side)
+        for side in sorted({s.jpeg_short_side for s in SETTINGS}, reverse=True)
+    ]
+    configs.append(kstorage.BYTES)  # the builder's own "bytes" config
+    builders = {}
+    for config in configs:
+        builder = Builder(config=config, data_dir=os.fspath(data_dir))
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(videos))
+        )
+        builders[builder.builder_config.name] = builder
+    return builders
+
+
+# ------------------------------------------------------------------------ pipelines
+
+
+def decode_only_dataset(
+    examples: tf.data.Dataset,
+    storage_kind: str,
+    clip_sampling: ClipSampling,
+    *,
+    batch_size: int,
+    shuffle_buffer: int,
+    seed: int,
+) -> tf.data.Dataset:
+    """Samples the same frames as `make_clip_dataset(training=True)` and only decodes them.
+
+    Mirrors the pipeline's structure (seeded shuffle, per-example seeds split the same
+    way, AUTOTUNE deterministic map, batch, prefetch), so the frames sampled follow the same
+    distribution as the pipeline's, then decodes those frames in full.
+    """
+
+    def read(data: bytes, indices: np.ndarray) -> np.ndarray:
+        return kio.read_frames(data, indices)
+
+    def fn(example: dict[str, tf.Tensor], seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        num_frames = tf.cast(example["num_frames"], tf.int32)
+        sample_seed = tf.random.experimental.stateless_split(seed, 3)[0]
+        indices = clip_sampling.train_indices(num_frames, sample_seed)
+        if storage_kind == kstorage.JPEG:
+            encoded = tf.gather(example[kstorage.FRAMES_KEY], indices)
+            frames = tf.map_fn(
+                lambda image: tf.io.decode_jpeg(image, channels=3),
+                encoded,
+                fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+            )
+        else:
+            frames = tf.numpy_function(
+                read, [example[kstorage.VIDEO_KEY], indices], tf.uint8, stateful=False
+            )
+            frames.set_shape([clip_sampling.clip_length, None, None, 3])
+        return frames, tf.cast(example["label"], tf.int32)
+
+    examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    clips = tf.data.Dataset.zip((examples, seeds)).map(
+        fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return clips.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def dataset_options() -> tf.data.Options:
+    """The options given to both sides of every comparison."""
+    options = tf.data.Options()
+    options.autotune.enabled = True
+    options.autotune.cpu_budget = os.cpu_count() or 1
+    options.deterministic = True
+    return options
+
+
+def timed_batches(
+    dataset: tf.data.Dataset,
+    batch_size: int,
+    *,
+    warmup_batches: int,
+    seconds: float,
+    batches: int,
+) -> tuple[int, float]:
+    """Iterates a fresh iterator: warm-up, then `batches` batches or `seconds` of them.
+
+    Returns:
+        (clips, seconds) of the timed part.
+    """
+    iterator = iter(dataset)
+    for _ in range(warmup_batches):
+        next(iterator)
+    count = 0
+    start = time.perf_counter()
+    while True:
+        next(iterator)
+        count += 1
+        elapsed = time.perf_counter() - start
+        if (batches > 0 and count >= batches) or (batches <= 0 and elapsed >= seconds):
+            break
+    del iterator
+    return count * batch_size, elapsed
+
+
+def compare(
+    builder: Builder, setting: Setting, args: argparse.Namespace
+) -> tuple[Throughput, Throughput]:
+    """Measures the pipeline and decode-only sides for one storage and setting."""
+    examples, storage_kind, info = load_examples(builder, SPLIT, seed=SEED)
+    num_examples = sum(info.splits[s].num_examples for s in SPLIT.split("+"))
+    examples = examples.repeat()  # never run out; the shuffle buffer spans one epoch
+    options = dataset_options()
+    pipeline = make_clip_dataset(
+        examples,
+        storage_kind=storage_kind,
+        training=True,
+        batch_size=args.batch_size,
+        clip_sampling=setting.clip_sampling,
+        augmentation=setting.augmentation,
+        seed=SEED,
+        shuffle_buffer=num_examples,
+    ).with_options(options)
+    decode_only = decode_only_dataset(
+        examples,
+        storage_kind,
+        setting.clip_sampling,
+        batch_size=args.batch_size,
+        shuffle_buffer=num_examples,
+        seed=SEED,
+    ).with_options(options)
+    sides = {"pipeline": (pipeline, Throughput()), "decode_only": (decode_only, Throughput())}
+    order = list(sides)
+    for _ in range(args.rounds):
+        for name in order:
+            dataset, throughput = sides[name]
+            throughput.add(
+                *timed_batches(
+                    dataset,
+                    args.batch_size,
+                    warmup_batches=args.warmup_batches,
+                    seconds=args.seconds,
+                    batches=args.batches,
+                )
+            )
+        order.reverse()
+    return sides["pipeline"][1], sides["decode_only"][1]
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--num_videos", type=int, default=24, help="videos generated, spread over 3 classes (>= 6)"
+    )
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument(
+        "--seconds", type=float, default=6.0, help="timed seconds per side and round"
+    )
+    parser.add_argument(
+        "--batches", type=int, default=0, help="timed batches per side and round (overrides)"
+    )
+    parser.add_argument("--warmup_batches", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per pair")
+    parser.add_argument(
+        "--work_dir",
+        type=pathlib.Path,
+        default=None,
+        help="keep videos and datasets here and reuse them (default: a temp dir, deleted)",
+    )
+    args = parser.parse_args(argv)
+    for name in ("num_videos", "batch_size", "rounds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1")
+    if args.num_videos < 2 * len(CLASS_NAMES):
+        # The builder's stratified split needs 2 videos per class to fill both splits.
+        parser.error(f"--num_videos must be >= {2 * len(CLASS_NAMES)}")
+    if args.seconds <= 0 and args.batches <= 0:
+        parser.error("give --seconds > 0 or --batches > 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    tf.get_logger().setLevel(logging.ERROR)
+    tfds.disable_progress_bar()
+
+    print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs, load average {load_average()}")
+    print(
+        f"python {platform.python_version()}, tensorflow {tf.__version__}, tfds {tfds.__version__}"
+    )
+
+    temp_dir = None
+    if args.work_dir is None:
+        temp_dir = tempfile.mkdtemp(prefix="kvideo_bench_")
+        work_dir = pathlib.Path(temp_dir)
+    else:
+        work_dir = args.work_dir
+        work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        start = time.perf_counter()
+        builders = build_datasets(work_dir, args.num_videos)
+        print(
+            f"data: {args.num_videos} videos {FRAME_WIDTH}x{FRAME_HEIGHT} XviD AVI, "
+            f"{FRAME_COUNT_RANGE[0]}-{FRAME_COUNT_RANGE[1]} frames; built as "
+            f"{', '.join(builders)} in {time.perf_counter() - start:.0f} s ({work_dir})"
+        )
+        amount = f"{args.batches} batches" if args.batches > 0 else f"{args.seconds:g} s"
+        print(
+            f"batch {args.batch_size}, {args.warmup_batches} warm-up batches, then {amount} "
+            f"per side, x{args.rounds} alternating rounds\n"
+        )
+
+        rows = []
+        for storage_kind in (kstorage.JPEG, kstorage.BYTES):
+            for setting in SETTINGS:
+                key = f"jpeg{setting.jpeg_short_side}" if storage_kind == kstorage.JPEG else "bytes"
+                pipeline, decode_only = compare(builders[key], setting, args)
+                rows.append((key, setting.name, pipeline, decode_only))
+                print(
+                    f"  {key:8s} {setting.name:12s} pipeline {pipeline.clips_per_second:7.1f} "
+                    f"decode-only {decode_only.clips_per_second:7.1f} clips/s",
+                    flush=True,
+                )
+        print()
+        print_table(rows)
+        print(f"load average at the end {load_average()} (other processes skew absolute rates)")
+    finally:
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+    return 0
+
+
+def cpu_model() -> str:
+    """The CPU's model name where /proc/cpuinfo tells it, else the architecture."""
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def print_table(rows: list[tuple[str, str, Throughput, Throughput]]) -> None:
+    header = (
+        f"{'storage':9s} {'setting':12s} {'pipeline clips/s':>17s} "
+        f"{'decode-only clips/s':>20s} {'ratio':>6s}  ratio per round"
+    )
+    print(header)
+    print("-" * len(header))
+    for key, setting, pipeline, decode_only in rows:
+        ratio = pipeline.clips_per_second / decode_only.clips_per_second
+        per_round = " ".join(
+            f"{p / d:.2f}" for p, d in zip(pipeline.per_round, decode_only.per_round, strict=True)
+        )
+        print(
+            f"{key:9s} {setting:12s} {pipeline.clips_per_second:17.1f} "
+            f"{decode_only.clips_per_second:20.1f} {ratio:6.2f}  {per_round}"
+        )
+    print(
+        "ratio = pipeline / decode-only. The JPEG pipeline decodes only each frame's crop "
+        "window\n(tf.io.decode_and_crop_jpeg) while decode-only decodes whole frames, so "
+        "its ratio can exceed 1."
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Callbacks that write what a person looks at after a run."""
+
+from __future__ import annotations
+
+import csv
+import pathlib
+
+import keras
+
+
+class TrainingCurves(keras.callbacks.Callback):
+    """Redraws `training_curves.png` from the run's metrics CSV after every epoch.
+
+    Reading the CSV (rather than this process's history) keeps the epochs from before a
+    restart on the plot. Put it after the `CSVLogger` that writes `csv_path`.
+    """
+
+    def __init__(self, csv_path: str | pathlib.Path, png_path: str | pathlib.Path):
+        super().__init__()
+        self.csv_path = pathlib.Path(csv_path)
+        self.png_path = pathlib.Path(png_path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        plot_training_curves(self.csv_path, self.png_path)
+
+
+def plot_training_curves(csv_path: pathlib.Path, png_path: pathlib.Path) -> None:
+    """Loss and top-1 accuracy per epoch, train and validation, from a CSVLogger file."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # No display on training machines.
+    from matplotlib import pyplot as plt
+
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", "top1"), strict=True):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            key = prefix + metric
+            if key in rows[0]:
+                ax.plot(epochs, [float(r[key]) for r in rows], style, label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
