@@ -267,6 +267,8 @@ def dataset_options() -> tf.data.Options:
     options.autotune.enabled = True
     options.autotune.cpu_budget = os.cpu_count() or 1
     options.deterministic = True
+    # As make_clip_dataset sets it: parallel clips, one thread per op.
+    options.threading.max_intra_op_parallelism = 1
     return options
 
 

@@ -148,6 +148,17 @@ def three_crop_windows(
     return tf.stack(windows)
 
 
+def crop(frames: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
+    """Cuts `window` (`[y, x, h, w]`) out of every frame of `(frames, H, W, C)`."""
+    y, x, h, w = tf.unstack(window)
+    return frames[:, y : y + h, x : x + w, :]
+
+
+def resize(frames: tf.Tensor, crop_size: int) -> tf.Tensor:
+    """Bilinear resize of `(frames, h, w, 3)` to `(frames, crop_size, crop_size, 3)` float32."""
+    return tf.image.resize(frames, [crop_size, crop_size], method="bilinear")
+
+
 def crop_and_resize(frames: tf.Tensor, window: tf.Tensor, crop_size: int) -> tf.Tensor:
     """Cuts `window` out of every frame and resizes it to `crop_size` x `crop_size`.
 
@@ -158,32 +169,58 @@ def crop_and_resize(frames: tf.Tensor, window: tf.Tensor, crop_size: int) -> tf.
     Returns:
         `(frames, crop_size, crop_size, 3)` float32 in [0, 255] (bilinear).
     """
-    y, x, h, w = tf.unstack(window)
-    cropped = frames[:, y : y + h, x : x + w, :]
-    return tf.image.resize(cropped, [crop_size, crop_size], method="bilinear")
+    return resize(crop(frames, window), crop_size)
 
 
-def decode_crop_and_resize_jpeg(encoded: tf.Tensor, window: tf.Tensor, crop_size: int) -> tf.Tensor:
-    """Like `crop_and_resize`, decoding only `window` of each JPEG frame.
+# Pixels decoded around a JPEG crop window and then dropped (see `decode_crop_jpeg`);
+# 8 covers 4:2:0 chroma upsampling with room to spare.
+_JPEG_MARGIN = 8
+
+
+def decode_crop_jpeg(encoded: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
+    """Decodes only `window` of each JPEG frame; equal to decoding whole frames then `crop`.
 
     Args:
         encoded: `(frames,)` string tensor of JPEG-encoded frames.
+        window: int32 `[y, x, h, w]`.
 
     Returns:
-        `(frames, crop_size, crop_size, 3)` float32 in [0, 255].
+        `(frames, h, w, 3)` uint8.
     """
-    cropped = tf.map_fn(
-        lambda image: tf.io.decode_and_crop_jpeg(image, window, channels=3),
-        encoded,
-        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
-    )
-    return tf.image.resize(cropped, [crop_size, crop_size], method="bilinear")
+    y, x, h, w = tf.unstack(window)
+
+    def decode(image):
+        # libjpeg upsamples chroma at a crop's edge as at an image edge, which changes the
+        # pixels along the edge (by >10 levels); decode a margin around the window and
+        # cut it off, so the result equals decoding the whole frame.
+        shape = tf.io.extract_jpeg_shape(image)
+        top, left = tf.maximum(y - _JPEG_MARGIN, 0), tf.maximum(x - _JPEG_MARGIN, 0)
+        bottom = tf.minimum(y + h + _JPEG_MARGIN, shape[0])
+        right = tf.minimum(x + w + _JPEG_MARGIN, shape[1])
+        padded = tf.stack([top, left, bottom - top, right - left])
+        decoded = tf.io.decode_and_crop_jpeg(image, padded, channels=3)
+        return decoded[y - top : y - top + h, x - left : x - left + w]
+
+    return tf.map_fn(decode, encoded, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+
+
+def decode_crop_and_resize_jpeg(encoded: tf.Tensor, window: tf.Tensor, crop_size: int) -> tf.Tensor:
+    """`decode_crop_jpeg` then `resize`: `(frames, crop_size, crop_size, 3)` float32."""
+    return resize(decode_crop_jpeg(encoded, window), crop_size)
 
 
 def random_flip_left_right(frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Mirrors the whole clip (every frame) with probability 1/2."""
+    """Mirrors every frame of `(..., height, width, channels)` with probability 1/2.
+
+    Flipping commutes with the (symmetric) bilinear resize, so the pipeline flips the
+    uint8 crop before resizing, where it is cheapest.
+    """
+    shape = tf.shape(frames)
+    # Reversing a 3-D view is ~8x faster on CPU than reversing axis -2 of the 4/5-D tensor.
+    rows = tf.reshape(frames, [-1, shape[-2], shape[-1]])
     flip = tf.random.stateless_uniform([], seed) < 0.5
-    return tf.cond(flip, lambda: tf.reverse(frames, axis=[-2]), lambda: frames)
+    rows = tf.cond(flip, lambda: tf.reverse(rows, axis=[1]), lambda: rows)
+    return tf.reshape(rows, shape)
 
 
 def normalize(
@@ -191,6 +228,19 @@ def normalize(
     mean: tuple[float, float, float] = KINETICS_MEAN,
     std: tuple[float, float, float] = KINETICS_STD,
 ) -> tf.Tensor:
-    """Maps [0, 255] pixels to `(pixels / 255 - mean) / std`, per RGB channel."""
-    frames = tf.cast(frames, tf.float32) / 255.0
-    return (frames - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
+    """Maps [0, 255] pixels to `(pixels / 255 - mean) / std`, per RGB channel.
+
+    Args:
+        frames: `(..., width, 3)` of any real or integer dtype.
+
+    Returns:
+        float32 of the same shape.
+    """
+    shape = tf.shape(frames)
+    # One multiply-add over rows of `width * 3` values with the per-channel constants tiled
+    # along the row: broadcasting a (3,) vector over the last axis was >10x slower on CPU.
+    scale = tf.constant([1.0 / (255.0 * s) for s in std], tf.float32)
+    offset = tf.constant([-m / s for m, s in zip(mean, std, strict=True)], tf.float32)
+    rows = tf.reshape(tf.cast(frames, tf.float32), [-1, shape[-2] * 3])
+    rows = rows * tf.tile(scale, [shape[-2]]) + tf.tile(offset, [shape[-2]])
+    return tf.reshape(rows, shape)

@@ -271,7 +271,12 @@ def make_clip_dataset(
     if storage_kind == storage.JPEG:
         clips = clips.ignore_errors(log_warning=True)
     clips = clips.filter(_is_ok).map(_drop_ok)
-    return clips.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    clips = clips.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # Parallelism comes from decoding many clips at once; letting each op also spread over
+    # threads only adds contention (measured in benchmarks/input_pipeline.py).
+    options.threading.max_intra_op_parallelism = 1
+    return clips.with_options(options)
 
 
 def _is_ok(clip, label, ok):
@@ -364,7 +369,7 @@ def _clip_fn(
 
         if frames is None and num_views == 1:
             # Decode only the crop window of each sampled frame.
-            views = augment.decode_crop_and_resize_jpeg(encoded, windows[0], size)[None]
+            crops = [augment.decode_crop_jpeg(encoded, windows[0])]
         else:
             if frames is None:
                 frames = tf.map_fn(
@@ -372,16 +377,15 @@ def _clip_fn(
                     encoded,
                     fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
                 )
-            views = tf.stack(
-                [augment.crop_and_resize(frames, windows[i], size) for i in range(num_views)]
-            )
+            crops = [augment.crop(frames, windows[i]) for i in range(num_views)]
+        if training and augmentation.flip:
+            # On the uint8 crop, before resizing: the cheapest place (the two commute).
+            crops = [augment.random_flip_left_right(crops[0], flip_seed)]
+        views = tf.stack([augment.resize(c, size) for c in crops])
         # (crops, clips * frames, ...) -> (clips * crops, frames, ...), clip-major.
         length = clip_sampling.clip_length
         views = tf.reshape(views, [num_views, num_clips, length, size, size, 3])
         views = tf.reshape(tf.transpose(views, [1, 0, 2, 3, 4, 5]), [-1, length, size, size, 3])
-
-        if training and augmentation.flip:
-            views = augment.random_flip_left_right(views, flip_seed)
         views = augment.normalize(views, augmentation.mean, augmentation.std)
         if training or clip_sampling.num_clips * num_views == 1:
             views = views[0]

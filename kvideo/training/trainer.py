@@ -3,6 +3,7 @@
 The output directory holds everything a run makes and is also its resume point:
 
     experiment.json        the settings used
+    clip_config.json       the evaluation transform (for export/export_main.py)
     labels.txt             class names, one per line, in label order
     augmented_clip.png     a training clip after augmentation (what the model sees)
     backup/                BackupAndRestore state while training; gone when it finishes
@@ -99,6 +100,12 @@ def train_and_evaluate(experiment: Experiment, output_dir: str | pathlib.Path) -
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "experiment.json").write_text(experiment.to_json() + "\n")
+    # The evaluation transform, in the form export/export_main.py --clip_config reads.
+    clip_config = {
+        "clip_sampling": dataclasses.asdict(experiment.data.clip_sampling),
+        "augmentation": dataclasses.asdict(experiment.data.augmentation),
+    }
+    (output_dir / "clip_config.json").write_text(json.dumps(clip_config, indent=2) + "\n")
     keras.utils.set_random_seed(experiment.seed)
     if experiment.mixed_precision:
         on_gpu = bool(tf.config.list_physical_devices("GPU"))
