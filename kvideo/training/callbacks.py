@@ -43,6 +43,8 @@ def plot_training_curves(csv_path: pathlib.Path, png_path: pathlib.Path) -> None
             if key in rows[0]:
                 ax.plot(epochs, [float(r[key]) for r in rows], style, label=key)
         ax.set_xlabel("epoch")
+        if metric == "loss":
+            ax.set_yscale("log")  # an early validation spike would flatten the rest
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend()

@@ -20,9 +20,12 @@ trailing label number is checked against the class and otherwise ignored; blank 
 `#` comments are skipped). Otherwise each class is split on its own (stratified) with a
 fixed seed, so every machine and every run gets the same split.
 
-Bad videos. A video that fails to decode, or decodes to zero frames, is skipped: the build
-goes on, logs it, and lists it with the reason in `skipped_videos.tsv` beside the built
-data (also in the dataset's metadata under "skipped").
+Bad videos. Every video is decoded once before the split is made. One that fails to
+decode, or decodes to zero frames, is skipped: the build goes on, logs it, and lists it with
+the reason in `skipped_videos.tsv` beside the built data (also in the dataset's metadata
+under "skipped"). Its split column is empty when the split was drawn without it
+(stratified), or names the split list it was on. A split left with no decodable video
+stops the build with an error that lists the skipped files.
 """
 
 from __future__ import annotations
@@ -115,14 +118,23 @@ def stratified_split(
     return splits
 
 
-def read_split_file(path: pathlib.Path, videos: dict[str, list[str]]) -> list[tuple[str, str]]:
+def read_split_file(
+    path: pathlib.Path,
+    videos: dict[str, list[str]],
+    listed_elsewhere: dict[tuple[str, str], pathlib.Path] | None = None,
+) -> list[tuple[str, str]]:
     """Parses a split list: `<class>/<file> [label]` per line, relative to the root.
+
+    Args:
+        listed_elsewhere: `{(class, file): other split file}` of videos already taken by
+            another split; listing one of them again is an error.
 
     Raises:
         SplitFileError: naming the file and line, for a malformed line, a path that leaves
             the root, an unknown class or video, a label that disagrees with the class, or
-            a video listed twice.
+            a video listed twice (in this file or in `listed_elsewhere`).
     """
+    listed_elsewhere = listed_elsewhere or {}
     class_index = {name: i for i, name in enumerate(sorted(videos))}
     known = {(c, f) for c, files in videos.items() for f in files}
     entries = []
@@ -159,6 +171,8 @@ def read_split_file(path: pathlib.Path, videos: dict[str, list[str]]) -> list[tu
                 fail(f"label {label} does not match class {class_name!r}")
         if (class_name, file_name) in seen:
             fail("video listed twice")
+        if (class_name, file_name) in listed_elsewhere:
+            fail(f"video also listed in {listed_elsewhere[(class_name, file_name)]}")
         seen.add((class_name, file_name))
         entries.append((class_name, file_name))
     if not entries:
@@ -177,13 +191,10 @@ def splits_for(
     if len(present) != len(files):
         missing = sorted(str(files[s]) for s in files if s not in present)
         raise SplitFileError(f"Split files come in a pair; missing {missing}.")
-    splits = {split: read_split_file(path, videos) for split, path in files.items()}
-    overlap = set(splits["train"]) & set(splits["test"])
-    if overlap:
-        raise SplitFileError(
-            f"{len(overlap)} videos are in both {files['train']} and {files['test']}, "
-            f"e.g. {'/'.join(sorted(overlap)[0])}"
-        )
+    splits, listed = {}, {}
+    for split, path in files.items():
+        splits[split] = read_split_file(path, videos, listed)
+        listed.update(dict.fromkeys(splits[split], path))
     return splits
 
 
@@ -221,7 +232,39 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         videos = list_videos(root)
         self.info.features["label"].names = sorted(videos)
         self._skipped: list[tuple[str, str, str]] = []
-        splits = splits_for(root, videos, self.builder_config)
+        # Decode every video once before splitting, so that a broken file is never a
+        # class's only test video and a split never ends up empty by bad luck.
+        self._probed = {}
+        for class_name, files in videos.items():
+            for file_name in files:
+                try:
+                    info = kio.probe(root / class_name / file_name)
+                except kio.VideoDecodeError as err:
+                    self._skipped.append(("", f"{class_name}/{file_name}", str(err)))
+                    _log.warning("Skipping video %s/%s: %s", class_name, file_name, err)
+                else:
+                    self._probed[class_name, file_name] = info
+        if any((root / name).is_file() for name in SPLIT_FILES.values()):
+            splits = splits_for(root, videos, self.builder_config)
+            # A listed video that does not decode is reported under its split.
+            skipped = {row[1]: row for row in self._skipped}
+            for split, entries in splits.items():
+                for class_name, file_name in entries:
+                    row = skipped.get(f"{class_name}/{file_name}")
+                    if row is not None:
+                        self._skipped[self._skipped.index(row)] = (split, row[1], row[2])
+                splits[split] = [e for e in entries if e in self._probed]
+        else:
+            decodable = {
+                c: [f for f in files if (c, f) in self._probed] for c, files in videos.items()
+            }
+            splits = splits_for(root, decodable, self.builder_config)
+        for split, entries in splits.items():
+            if not entries:
+                raise ValueError(
+                    f"Split {split!r} has no decodable video. Skipped: "
+                    + "; ".join(f"{video}: {reason}" for _, video, reason in self._skipped)
+                )
         return {
             split: self._generate_examples(root, split, entries)
             for split, entries in splits.items()
@@ -238,7 +281,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                     video_bytes = None
                 else:
                     video_bytes = path.read_bytes()
-                    frames, info = None, kio.probe(video_bytes)
+                    frames, info = None, self._probed[class_name, file_name]
             except (kio.VideoDecodeError, OSError) as err:
                 self._skip(split, video_id, str(err))
                 continue
