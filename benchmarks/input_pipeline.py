@@ -8,7 +8,7 @@ For JPEG storage and bytes storage, and for two common settings
 this measures, in clips per second on this machine:
 
 * pipeline: the whole `kvideo.data.make_clip_dataset(..., training=True)`: shuffle,
-  sample frame indices, decode (JPEG: only the crop window), resize, flip, normalise,
+  sample frame indices, decode, crop, resize, flip, normalise,
   batch, prefetch.
 * decode-only: a `tf.data` pipeline over the same examples that samples frame indices
   the same way (`ClipSampling.train_indices`, same seed stream split the same way) and
@@ -466,9 +466,8 @@ def print_table(rows: list[tuple[str, str, Throughput, Throughput]]) -> None:
             f"{decode_only.clips_per_second:20.1f} {ratio:6.2f}  {per_round}"
         )
     print(
-        "ratio = pipeline / decode-only. The JPEG pipeline decodes only each frame's crop "
-        "window\n(tf.io.decode_and_crop_jpeg) while decode-only decodes whole frames, so "
-        "its ratio can exceed 1."
+        "ratio = pipeline / decode-only: both decode the same sampled frames whole; the "
+        "pipeline\nalso crops, resizes to float32, flips and normalises."
     )
 
 

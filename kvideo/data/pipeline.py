@@ -367,28 +367,23 @@ def _clip_fn(
         else:
             windows = augmentation.test_windows(height, width)
 
-        if frames is None and num_views == 1:
-            # Decode only the crop window of each sampled frame.
-            crops = [augment.decode_crop_jpeg(encoded, windows[0])]
-        else:
-            if frames is None:
-                frames = tf.map_fn(
-                    lambda image: tf.io.decode_jpeg(image, channels=3),
-                    encoded,
-                    fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
-                )
-            crops = [augment.crop(frames, windows[i]) for i in range(num_views)]
+        if frames is None:
+            frames = augment.decode_jpeg_frames(encoded)
+        crops = [augment.crop(frames, windows[i]) for i in range(num_views)]
         if training and augmentation.flip:
             # On the uint8 crop, before resizing: the cheapest place (the two commute).
             crops = [augment.random_flip_left_right(crops[0], flip_seed)]
-        views = tf.stack([augment.resize(c, size) for c in crops])
-        # (crops, clips * frames, ...) -> (clips * crops, frames, ...), clip-major.
         length = clip_sampling.clip_length
-        views = tf.reshape(views, [num_views, num_clips, length, size, size, 3])
-        views = tf.reshape(tf.transpose(views, [1, 0, 2, 3, 4, 5]), [-1, length, size, size, 3])
-        views = augment.normalize(views, augmentation.mean, augmentation.std)
         if training or clip_sampling.num_clips * num_views == 1:
-            views = views[0]
+            # One view: no stacking or reordering, each a full copy of the float clip.
+            views = augment.resize(crops[0], size)
+        else:
+            views = tf.stack([augment.resize(c, size) for c in crops])
+            # (crops, clips * frames, ...) -> (clips * crops, frames, ...), clip-major.
+            views = tf.reshape(views, [num_views, num_clips, length, size, size, 3])
+            views = tf.transpose(views, [1, 0, 2, 3, 4, 5])
+            views = tf.reshape(views, [-1, length, size, size, 3])
+        views = augment.normalize(views, augmentation.mean, augmentation.std)
         label = tf.cast(example["label"], tf.int32)
         return views, label, ok
 
