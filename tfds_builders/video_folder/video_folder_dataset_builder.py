@@ -233,7 +233,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         self.info.features["label"].names = sorted(videos)
         self._skipped: list[tuple[str, str, str]] = []
         # Decode every video once before splitting, so that a broken file is never a
-        # class's only test video and a split never ends up empty by bad luck.
+        # class's only test video and a split never ends up empty by bad luck. The probe
+        # skips colour conversion (~3x faster than reading frames); "bytes" storage reuses
+        # its count, "jpeg" storage decodes again to encode the frames.
         self._probed = {}
         for class_name, files in videos.items():
             for file_name in files:
