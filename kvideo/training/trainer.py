@@ -181,6 +181,7 @@ def train_and_evaluate(experiment: Experiment, output_dir: str | pathlib.Path) -
             epochs=experiment.epochs,
             validation_data=val_ds,
             callbacks=_callbacks(output_dir),
+            shuffle=False,  # the pipeline shuffles, seeded
             verbose=2,
         )
         model.save(final_path)
