@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import pathlib
 import signal
@@ -195,3 +196,26 @@ def test_mirrored_strategy_trains_on_two_replicas(motion_demo_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "TOP1" in result.stdout
     assert (tmp_path / "model.keras").is_file()
+
+
+def test_own_class_folders_train_and_evaluate_with_several_views(tmp_path):
+    # The custom-dataset path: video_folder from a manual dir, bytes storage decoded with
+    # PyAV at read time, TSN sampling, 2 clips x 3 crops per test video.
+    experiment = replace_fields(
+        get_experiment("video_folder_tsn_r2plus1d_18"),
+        dataset="video_folder/bytes",
+        manual_dir=str(REPO / "tfds_builders" / "video_folder" / "dummy_data"),
+        data_dir=str(tmp_path / "data"),
+        preset="r3d_tiny",
+        num_segments=4,
+        crop_size=32,
+        batch_size=2,
+        epochs=1,
+        export=False,
+    )
+    summary = train_and_evaluate(experiment, tmp_path / "run")
+    report = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert report["class_names"] == ["clapping", "waving"]
+    assert report["views_per_video"] == 6
+    assert summary["test_videos"] == report["num_videos"] == 2  # one per class held out
+    assert summary["skipped_videos"] == []

@@ -119,7 +119,9 @@ def train_and_evaluate(experiment: Experiment, output_dir: str | pathlib.Path) -
     data = experiment.data
     skip_log = SkipLog()
 
-    def clips(split: str, training: bool, sampling=data.clip_sampling):
+    def clips(
+        split: str, training: bool, sampling=data.clip_sampling, augmentation=data.augmentation
+    ):
         examples, kind, _ = load_examples(
             builder, split, shuffle_files=training, seed=experiment.seed
         )
@@ -129,7 +131,7 @@ def train_and_evaluate(experiment: Experiment, output_dir: str | pathlib.Path) -
             training=training,
             batch_size=experiment.batch_size,
             clip_sampling=sampling,
-            augmentation=data.augmentation,
+            augmentation=augmentation,
             seed=experiment.seed,
             shuffle_buffer=data.shuffle_buffer,
             skip_log=skip_log,
@@ -138,8 +140,12 @@ def train_and_evaluate(experiment: Experiment, output_dir: str | pathlib.Path) -
     train_ds = clips(data.train_split, training=True)
     # Per-epoch validation uses one view per video to stay cheap; the final evaluation
     # below uses every view the experiment asks for.
-    one_view = dataclasses.replace(data.clip_sampling, num_clips=1)
-    val_ds = clips(data.test_split, training=False, sampling=one_view)
+    val_ds = clips(
+        data.test_split,
+        training=False,
+        sampling=dataclasses.replace(data.clip_sampling, num_clips=1),
+        augmentation=dataclasses.replace(data.augmentation, test_crop="center"),
+    )
     for batch, _ in train_ds.take(1):
         save_contact_sheet(
             output_dir / "augmented_clip.png",
