@@ -219,3 +219,21 @@ def test_own_class_folders_train_and_evaluate_with_several_views(tmp_path):
     assert report["views_per_video"] == 6
     assert summary["test_videos"] == report["num_videos"] == 2  # one per class held out
     assert summary["skipped_videos"] == []
+
+
+def test_mixed_precision_run_trains_and_restores_the_global_policy(motion_demo_dir, tmp_path):
+    import keras
+
+    summary = train_and_evaluate(
+        tiny_experiment(motion_demo_dir, epochs=1, mixed_precision=True), tmp_path
+    )
+    assert 0.0 <= summary["test_top1"] <= 1.0
+    assert keras.mixed_precision.global_policy().name == "float32"
+    model = keras.models.load_model(tmp_path / "model.keras")
+    # Computation in bfloat16 on CPU (float16 on GPU), the classifier head in float32.
+    assert model.get_layer("logits").dtype_policy.name == "float32"
+    import tensorflow as tf
+
+    expected = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+    convs = [layer for layer in model.backbone.layers if "conv" in layer.name]
+    assert convs and all(layer.dtype_policy.name == expected for layer in convs)

@@ -107,11 +107,19 @@ def train_and_evaluate(experiment: Experiment, output_dir: str | pathlib.Path) -
     }
     (output_dir / "clip_config.json").write_text(json.dumps(clip_config, indent=2) + "\n")
     keras.utils.set_random_seed(experiment.seed)
+    previous_policy = keras.mixed_precision.global_policy()
     if experiment.mixed_precision:
         on_gpu = bool(tf.config.list_physical_devices("GPU"))
         # float16 needs loss scaling and is slow on CPUs; bfloat16 suits CPUs and TPUs.
         keras.mixed_precision.set_global_policy("mixed_float16" if on_gpu else "mixed_bfloat16")
+    try:
+        return _train_and_evaluate(experiment, output_dir)
+    finally:
+        # The policy is process-wide; leave it as the caller had it.
+        keras.mixed_precision.set_global_policy(previous_policy)
 
+
+def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dict:
     strategy = make_strategy(experiment.strategy)
     builder = prepare_dataset(experiment)
     class_names = builder.info.features["label"].names
