@@ -12,9 +12,15 @@ Each flag left unset keeps the experiment's value (see kvideo/training/experimen
 Rerun with the same --output_dir to resume after an interruption.
 """
 
-from absl import app, flags
+import os
 
-from kvideo.training import config, experiments
+# TensorFlow's C++ INFO lines (oneDNN notices, CUDA stubs) drown the run's own output;
+# warnings and errors still show. Set the variable yourself to choose otherwise.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+from absl import app, flags  # noqa: E402
+
+from kvideo.training import config, experiments  # noqa: E402
 
 _EXPERIMENT = flags.DEFINE_enum(
     "experiment", "motion_demo", sorted(experiments.EXPERIMENTS), "Named experiment."
