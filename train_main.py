@@ -41,6 +41,9 @@ _TRAIN_CROP = flags.DEFINE_enum(
 )
 _TEST_CROP = flags.DEFINE_enum("test_crop", None, ["center", "three_crop"], "Test crop.")
 _FLIP = flags.DEFINE_bool("flip", None, "Random horizontal flips in training.")
+_RESIZE_IN_PIPELINE = flags.DEFINE_bool(
+    "resize_in_pipeline", None, "Resize clips on the host (fixed shapes) instead of in the model."
+)
 # Model and optimisation.
 _MODEL = flags.DEFINE_string("model", None, "Model preset, e.g. r2plus1d_18, r3d_tiny.")
 _DROPOUT = flags.DEFINE_float("dropout", None, "Dropout before the classifier.")
@@ -55,6 +58,7 @@ _WARMUP = flags.DEFINE_float("warmup_epochs", None, "Linear warmup epochs.")
 _STEP_EPOCHS = flags.DEFINE_list("lr_step_epochs", None, "Epochs where step decay applies.")
 _MIXED = flags.DEFINE_bool("mixed_precision", None, "float16/bfloat16 compute.")
 _STRATEGY = flags.DEFINE_enum("strategy", None, list(config.STRATEGIES), "tf.distribute.")
+_JIT = flags.DEFINE_bool("jit_compile", None, "XLA (implies --resize_in_pipeline).")
 _SEED = flags.DEFINE_integer("seed", None, "Random seed.")
 _EXPORT = flags.DEFINE_bool("export", None, "Export SavedModel and TFLite after training.")
 
@@ -79,6 +83,7 @@ def main(argv):
         train_crop=_TRAIN_CROP.value,
         test_crop=_TEST_CROP.value,
         flip=_FLIP.value,
+        resize_in_pipeline=_RESIZE_IN_PIPELINE.value,
         preset=_MODEL.value,
         dropout=_DROPOUT.value,
         batch_size=_BATCH_SIZE.value,
@@ -92,6 +97,7 @@ def main(argv):
         step_epochs=tuple(int(e) for e in step_epochs) if step_epochs else None,
         mixed_precision=_MIXED.value,
         strategy=_STRATEGY.value,
+        jit_compile=_JIT.value,
         seed=_SEED.value,
         export=_EXPORT.value,
     )

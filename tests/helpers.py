@@ -3,7 +3,7 @@
 A model test is then a few lines::
 
     model = build_video_classifier("r3d_tiny", 5, input_shape=(8, 32, 32, 3))
-    run_model_test(model, random_clips((2, 8, 32, 32, 3)), (2, 5), tmp_path)
+    run_model_test(model, random_pixels((2, 8, 32, 32, 3)), (2, 5), tmp_path)
 """
 
 from __future__ import annotations
@@ -18,8 +18,13 @@ import numpy as np
 
 
 def random_clips(shape: Sequence[int], seed: int = 0) -> np.ndarray:
-    """Float32 clips ``shape = (B, T, H, W, C)`` uniform in ``[0, 1)``."""
+    """Float32 clips ``shape = (B, T, H, W, C)`` uniform in ``[0, 1)``, for backbones."""
     return np.random.default_rng(seed).random(shape, dtype=np.float32)
+
+
+def random_pixels(shape: Sequence[int], seed: int = 0) -> np.ndarray:
+    """uint8 clips ``shape = (B, T, H, W, C)`` over the full range, for classifiers."""
+    return np.random.default_rng(seed).integers(0, 256, shape).astype(np.uint8)
 
 
 def randomize_weights(model: keras.Model, seed: int = 0, scale: float = 0.1) -> None:
@@ -136,7 +141,7 @@ def run_tflite_builtin_parity(model: keras.Model, inputs: np.ndarray, atol: floa
     output_detail = interpreter.get_output_details()[0]
     interpreter.resize_tensor_input(input_detail["index"], list(inputs.shape))
     interpreter.allocate_tensors()
-    interpreter.set_tensor(input_detail["index"], inputs.astype(np.float32))
+    interpreter.set_tensor(input_detail["index"], inputs)
     interpreter.invoke()
     got = interpreter.get_tensor(output_detail["index"])
     expected = keras.ops.convert_to_numpy(model(inputs, training=False))

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kvideo.data import Augmentation, ClipSampling, normalize
+from kvideo.data import Augmentation, ClipSampling
 from kvideo.data import test_views as eval_views  # aliased: pytest would collect test_*
 from kvideo.export import (
     CLIPS_SIGNATURE,
@@ -30,7 +30,7 @@ from kvideo.export import (
     export_tflite,
     frames_to_views,
 )
-from kvideo.models import build_video_classifier
+from kvideo.models import KINETICS_MEAN, KINETICS_STD, build_video_classifier
 from tests.helpers import randomize_weights
 
 CLASS_NAMES = ["archery", "bowling", "cartwheel", "diving", "eating cake"]
@@ -120,9 +120,11 @@ def test_clip_length_frames_are_the_centred_clip():
 def test_frames_to_views_matches_per_video_eval_transform(sampling, augmentation, num_frames):
     frames = _frames((2, num_frames, 21, 30, 3))
     views = frames_to_views(tf.constant(frames), sampling, augmentation).numpy()
-    length, size = sampling.clip_length, augmentation.crop_size
     num_views = sampling.num_clips * augmentation.num_test_crops
-    assert views.shape == (2, num_views, length, size, size, 3)
+    # uint8 crops as cut from the 21x30 frames: the short side (three-crop) or 0.875 of it.
+    side = 21 if augmentation.test_crop == "three_crop" else 18
+    assert views.dtype == np.uint8
+    assert views.shape == (2, num_views, sampling.clip_length, side, side, 3)
     for video, got in zip(frames, views, strict=True):
         indices = sampling.test_indices(len(video)).numpy()
         expected = [eval_views(tf.constant(video[i]), augmentation) for i in indices]
@@ -163,7 +165,7 @@ _SERVE_SCRIPT = textwrap.dedent(
 def test_saved_model_in_fresh_process_matches_eval(model, saved_model_dir, tmp_path):
     videos = _frames((2, 12, 45, 61, 3))  # odd sizes, more frames than a clip
     square = _frames((1, CLIP_LENGTH, CROP, CROP, 3), seed=1)  # exactly one clip
-    clips = normalize(square, AUGMENTATION.mean, AUGMENTATION.std).numpy()
+    clips = _frames((2, CLIP_LENGTH, 40, 50, 3), seed=2)  # crops of another size
     paths = [str(tmp_path / f"{n}.npy") for n in ("videos", "square", "clips")]
     for path, array in zip(paths, (videos, square, clips), strict=True):
         np.save(path, array)
@@ -190,11 +192,10 @@ def test_saved_model_in_fresh_process_matches_eval(model, saved_model_dir, tmp_p
     best = np.take_along_axis(expected, order, axis=-1)
     np.testing.assert_allclose(got["top_k_scores"], best, atol=1e-5)
 
-    # One clip of square frames: the in-graph transform is the identity + normalisation, so
-    # the frames signature, the clips signature and Keras agree.
-    expected_clip = _softmax(model, clips)
-    np.testing.assert_allclose(got["square_scores"], expected_clip, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(got["clip_scores"], expected_clip, atol=1e-5, rtol=0)
+    # One clip of square frames: the in-graph transform is the identity, so the frames
+    # signature and Keras agree; the clips signature takes crops of any size.
+    np.testing.assert_allclose(got["square_scores"], _softmax(model, square), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got["clip_scores"], _softmax(model, clips), atol=1e-5, rtol=0)
 
 
 def test_saved_model_layout_and_contract(saved_model_dir):
@@ -218,7 +219,7 @@ def test_saved_model_layout_and_contract(saved_model_dir):
         "num_clips": 2,
     }
     assert contract["augmentation"]["test_crop"] == "three_crop"
-    assert contract["augmentation"]["mean"] == list(AUGMENTATION.mean)
+    assert contract["augmentation"]["crop_size"] == CROP
     assert set(contract["signatures"]) == {SERVING_SIGNATURE, CLIPS_SIGNATURE}
 
 
@@ -255,6 +256,17 @@ def test_saved_model_bad_arguments(model, tmp_path, kwargs, match):
     assert not os.path.exists(tmp_path / "m" / "1")
 
 
+def test_export_needs_a_model_that_takes_uint8_frames(tmp_path):
+    """A model without ClipPreprocessing would get unnormalised crops: refused."""
+    bare = build_video_classifier(
+        "r3d_tiny", len(CLASS_NAMES), input_shape=(CLIP_LENGTH, CROP, CROP, 3), preprocessing=False
+    )
+    with pytest.raises(ValueError, match="ClipPreprocessing"):
+        export_saved_model(bare, CLASS_NAMES, SAMPLING, AUGMENTATION, tmp_path, "m")
+    with pytest.raises(ValueError, match="ClipPreprocessing"):
+        export_tflite(bare, tmp_path, CLASS_NAMES, CLIP_LENGTH, CROP)
+
+
 # --- TFLite ---------------------------------------------------------------------------
 
 
@@ -263,16 +275,16 @@ def test_tflite_float32_parity_builtin_ops_only(model, tflite_files):
     with open(path, "rb") as f:
         # Select TF ops would appear as "Flex..." custom op codes in the flatbuffer.
         assert b"Flex" not in f.read()
-    clips = np.random.default_rng(2).normal(size=(3, CLIP_LENGTH, CROP, CROP, 3))
-    assert check_tflite(path, model, clips.astype(np.float32)) <= 1e-5
+    clips = _frames((3, CLIP_LENGTH, CROP, CROP, 3), seed=2)
+    assert check_tflite(path, model, clips) <= 1e-5
 
 
 def test_tflite_float16_is_smaller_and_close(model, tflite_files):
     size32 = os.path.getsize(tflite_files["float32"])
     size16 = os.path.getsize(tflite_files["float16"])
     assert size16 < 0.6 * size32
-    clips = np.random.default_rng(3).normal(size=(3, CLIP_LENGTH, CROP, CROP, 3))
-    assert check_tflite(tflite_files["float16"], model, clips.astype(np.float32)) <= 1e-2
+    clips = _frames((3, CLIP_LENGTH, CROP, CROP, 3), seed=3)
+    assert check_tflite(tflite_files["float16"], model, clips) <= 1e-2
 
 
 def test_tflite_sidecar_files(tflite_files):
@@ -285,8 +297,9 @@ def test_tflite_sidecar_files(tflite_files):
         record = json.load(f)
     assert record["quantization"] == "float16"
     assert record["input"]["shape"] == [1, CLIP_LENGTH, CROP, CROP, 3]
-    assert record["preprocessing"]["mean"] == list(AUGMENTATION.mean)
-    assert record["preprocessing"]["std"] == list(AUGMENTATION.std)
+    assert record["input"]["dtype"] == "uint8"
+    assert record["preprocessing"]["mean"] == list(KINETICS_MEAN)
+    assert record["preprocessing"]["std"] == list(KINETICS_STD)
     assert record["preprocessing"]["clip_length"] == CLIP_LENGTH
     assert record["preprocessing"]["crop_size"] == CROP
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 
 import numpy as np
 import pytest
@@ -36,15 +37,14 @@ def stored_examples(data_dir, name, config, split) -> list[dict]:
     return list(examples.as_numpy_iterator())
 
 
-def pixels(clips: np.ndarray, augmentation: pipeline.Augmentation) -> np.ndarray:
-    """Undoes `normalize`: uint8 pixels of normalised clips."""
-    values = (clips * np.array(augmentation.std) + np.array(augmentation.mean)) * 255.0
-    return np.clip(np.round(values), 0, 255).astype(np.uint8)
+def frame_indices(clip: np.ndarray) -> list[int]:
+    """The index shown by each frame of a uint8 `(frames, h, w, 3)` clip."""
+    assert clip.dtype == np.uint8
+    return [vf.decode_index_pattern(frame) for frame in clip]
 
 
-def frame_indices(clip: np.ndarray, augmentation: pipeline.Augmentation) -> list[int]:
-    """The index shown by each frame of a normalised `(frames, h, w, 3)` clip."""
-    return [vf.decode_index_pattern(frame) for frame in pixels(clip, augmentation)]
+# motion_demo frames are 64x64: the multi-scale crop cuts sides of int(64 * scale).
+MOTION_DEMO_CROP_SIDES = {int(64 * s) for s in augment.TSN_SCALES}
 
 
 def as_views(clips: np.ndarray, clip_sampling, augmentation) -> np.ndarray:
@@ -82,10 +82,14 @@ def test_training_batches(motion_demo_dir, storage_kind, clip_sampling):
     )
     length = clip_sampling.clip_length
     for clips, labels in batches(dataset, 2):
-        assert clips.dtype == np.float32 and clips.shape == (4, length, 24, 24, 3)
+        assert clips.dtype == np.uint8 and clips.shape[:2] == (4, length)
+        if storage_kind == storage.JPEG:  # cut sizes; the model resizes them
+            assert set(clips.shape[2:4]) <= MOTION_DEMO_CROP_SIDES and clips.shape[4] == 3
+        else:  # bytes storage: resized to crop_size here
+            assert clips.shape[2:] == (24, 24, 3)
         assert labels.dtype == np.int32 and labels.shape == (4,)
         assert np.all((labels >= 0) & (labels < 6))
-        assert np.all(np.isfinite(clips)) and clips.std() > 0.1
+        assert clips.std() > 10
 
 
 @pytest.mark.parametrize(
@@ -107,7 +111,10 @@ def test_test_view_shapes(motion_demo_dir, storage_kind, num_clips, test_crop, v
     )
     [(clips, labels)] = batches(dataset, 1)
     view_shape = () if views is None else (views,)
-    assert clips.dtype == np.float32 and clips.shape == (3, *view_shape, 4, 24, 24, 3)
+    # JPEG: the test crops as cut from 64x64 frames (0.875 of the short side, or all of
+    # it for three-crop); bytes storage: resized to crop_size in the pipeline.
+    side = {"center": 56, "three_crop": 64}[test_crop] if storage_kind == storage.JPEG else 24
+    assert clips.dtype == np.uint8 and clips.shape == (3, *view_shape, 4, side, side, 3)
     assert labels.dtype == np.int32 and labels.shape == (3,)
 
 
@@ -212,7 +219,7 @@ def test_test_pipeline_decodes_the_sampled_frames(
         assert labels[0] == example["label"]
         views = as_views(clips[0], clip_sampling, augmentation)
         expected = expected_view_indices(clip_sampling, augmentation, example["num_frames"])
-        decoded = [frame_indices(view, augmentation) for view in views]
+        decoded = [frame_indices(view) for view in views]
         np.testing.assert_array_equal(decoded, expected, err_msg=example["video_id"].decode())
 
 
@@ -233,7 +240,7 @@ def test_training_clips_are_dense_clips_of_their_video(index_dataset_dir, storag
         augmentation=WHOLE_FRAME,
     )
     for clips, labels in batches(dataset.repeat(3)):
-        indices = frame_indices(clips[0], WHOLE_FRAME)
+        indices = frame_indices(clips[0])
         np.testing.assert_array_equal(np.diff(indices), [2, 2, 2])
         # Fits in a video of its class (no looping: every video has >= 7 frames, one span).
         assert any(indices[-1] < n for n in lengths[int(labels[0])])
@@ -259,8 +266,10 @@ def test_test_views_is_the_pipeline_test_transform(index_dataset_dir, storage_ki
             frames = np.stack([tf.io.decode_jpeg(example["frames"][i]).numpy() for i in indices])
         else:
             frames = kio.read_frames(example["video"], indices)
+        if storage_kind == storage.BYTES:  # the pipeline resizes these
+            augmentation = dataclasses.replace(augmentation, resize_in_pipeline=True)
         expected = pipeline.test_views(frames, augmentation).numpy()[0]
-        np.testing.assert_allclose(clips[0], expected, atol=1e-4)
+        np.testing.assert_array_equal(clips[0], expected)
 
 
 # --- Bad examples at read time --------------------------------------------------------
@@ -335,7 +344,7 @@ def test_bad_examples_are_skipped_and_logged(storage_kind, training):
     # Only the good examples (labels 0 and 2) come through; the bad ones had label 1.
     assert sorted(int(labels[0]) for _, labels in results) == [0, 2]
     for clips, _ in results:
-        indices = frame_indices(clips[0], WHOLE_FRAME)  # A real clip, not zeros.
+        indices = frame_indices(clips[0])  # A real clip, not zeros.
         np.testing.assert_array_equal(np.diff(indices), [2, 2, 2])
     assert skip_log.count == len(bad_ids)
     assert {video_id for video_id, _ in skip_log.skipped} == bad_ids
@@ -382,3 +391,76 @@ def test_window_helpers_are_consistent_with_augment():
     np.testing.assert_array_equal(three, augment.three_crop_windows(48, 80, 1.0))
     centre = pipeline.Augmentation(test_crop_fraction=0.5).test_windows(48, 80)
     np.testing.assert_array_equal(centre, augment.center_crop_window(48, 80, 0.5)[None])
+
+
+# --- Crop sizes and batching ------------------------------------------------------------
+
+
+def test_a_training_batch_shares_its_crop_size_and_sizes_vary_across_batches(motion_demo_dir):
+    dataset = clip_dataset(
+        motion_demo_dir,
+        "motion_demo",
+        "jpeg",
+        "train",
+        training=True,
+        batch_size=4,
+        clip_sampling=pipeline.ClipSampling(num_frames=2),
+        augmentation=SMALL,
+    )
+    shapes = {clips.shape[2:4] for clips, _ in batches(dataset, 12)}
+    assert len(shapes) > 1  # the scale pair is drawn per batch
+    for height, width in shapes:
+        assert {height, width} <= MOTION_DEMO_CROP_SIDES
+        # Width and height at most one scale step apart.
+        sides = sorted(MOTION_DEMO_CROP_SIDES, reverse=True)
+        assert abs(sides.index(height) - sides.index(width)) <= 1
+
+
+def test_clips_of_one_batch_share_the_size_not_the_position():
+    aug = pipeline.Augmentation()
+    size_seed = tf.constant([7, 7])
+    windows = np.stack(
+        [aug.train_window(60, 80, tf.constant([i, 0]), size_seed).numpy() for i in range(20)]
+    )
+    assert len({tuple(w[2:]) for w in windows}) == 1
+    assert len({tuple(w[:2]) for w in windows}) > 1
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batches_never_mix_frame_sizes(training):
+    """Videos stored at different sizes give crops of different sizes: never one batch."""
+    rows = [
+        row(f"v{i}", i % 3, 12, storage.encode_jpeg_frames(vf.index_frames(12, side, side)), "jpeg")
+        for i, side in enumerate([32, 48, 32, 48, 48, 32, 32])
+    ]
+    dataset = pipeline.make_clip_dataset(
+        examples_dataset(rows, storage.JPEG),
+        storage_kind=storage.JPEG,
+        training=training,
+        batch_size=2,
+        clip_sampling=DENSE,
+        augmentation=SMALL,
+        drop_remainder=False,
+    )
+    results = batches(dataset)
+    # Every example comes out once (a batch is one array, so of one shape).
+    assert sorted(i for _, labels in results for i in labels) == sorted(r["label"] for r in rows)
+    if not training:  # centre crops of 0.875 of the short side
+        assert {clips.shape[2:4] for clips, _ in results} == {(28, 28), (42, 42)}
+
+
+def test_resize_in_pipeline_gives_crop_size_clips(motion_demo_dir):
+    augmentation = dataclasses.replace(SMALL, resize_in_pipeline=True)
+    for training in (True, False):
+        dataset = clip_dataset(
+            motion_demo_dir,
+            "motion_demo",
+            "jpeg",
+            "train" if training else "test",
+            training=training,
+            batch_size=4,
+            clip_sampling=DENSE,
+            augmentation=augmentation,
+        )
+        for clips, _ in batches(dataset, 3):
+            assert clips.dtype == np.uint8 and clips.shape == (4, 4, 24, 24, 3)

@@ -25,6 +25,7 @@ from kvideo.models.resnet3d import r2plus1d_midplanes
 from tests.helpers import (
     bn_moving_stat_count,
     random_clips,
+    random_pixels,
     randomize_weights,
     run_config_round_trip,
     run_forward,
@@ -147,7 +148,7 @@ def test_softmax_activation_and_mixed_precision(tmp_path):
 @pytest.mark.parametrize("preset", TINY)
 def test_classifier_round_trips(preset, tmp_path):
     model = build_video_classifier(preset, 5, dropout=0.3, input_shape=(8, 32, 32, 3))
-    run_model_test(model, random_clips((2, 8, 32, 32, 3)), (2, 5), tmp_path)
+    run_model_test(model, random_pixels((2, 8, 32, 32, 3)), (2, 5), tmp_path)
 
 
 def test_backbone_round_trips(tmp_path):
@@ -173,7 +174,7 @@ def test_backbone_round_trips(tmp_path):
 def test_tflite_builtin_only_parity(preset):
     model = build_video_classifier(preset, 5, input_shape=(8, 32, 32, 3))
     randomize_weights(model)
-    flatbuffer = run_tflite_builtin_parity(model, random_clips((1, 8, 32, 32, 3)))
+    flatbuffer = run_tflite_builtin_parity(model, random_pixels((1, 8, 32, 32, 3)))
     assert b"Flex" not in flatbuffer
 
 

@@ -8,14 +8,13 @@ pixels) are pure functions on tensors that can be used on their own.
 """
 
 from kvideo.data.augment import (
-    KINETICS_MEAN,
-    KINETICS_STD,
     TSN_SCALES,
     center_crop_window,
+    crop,
     crop_and_resize,
     multiscale_crop_window,
-    normalize,
     random_resized_crop_window,
+    resize,
     three_crop_windows,
 )
 from kvideo.data.pipeline import (
@@ -39,11 +38,10 @@ __all__ = [
     "BYTES",
     "ClipSampling",
     "JPEG",
-    "KINETICS_MEAN",
-    "KINETICS_STD",
     "SkipLog",
     "TSN_SCALES",
     "center_crop_window",
+    "crop",
     "crop_and_resize",
     "dense_clip_indices",
     "load_examples",
@@ -51,8 +49,8 @@ __all__ = [
     "multi_clip_indices",
     "multi_segment_indices",
     "multiscale_crop_window",
-    "normalize",
     "random_resized_crop_window",
+    "resize",
     "test_views",
     "three_crop_windows",
     "tsn_indices",

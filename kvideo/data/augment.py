@@ -1,11 +1,12 @@
 """Spatial augmentation applied identically to every frame of a clip.
 
 Every crop is expressed as a *window* `[y, x, h, w]` (int32) in the coordinates of the
-decoded frame, chosen once per clip and then cut out of every frame and resized to
-`crop_size`. Keeping the window separate from the pixels lets export reuse the exact test
-transform on frames of any size.
+decoded frame, chosen once per clip and then cut out of every frame. Keeping the window
+separate from the pixels lets export reuse the exact test transform on frames of any size.
 
-Frames are `(frames, height, width, 3)` uint8 on the way in and float32 on the way out.
+Frames are `(frames, height, width, 3)` uint8 on the way in and on the way out: resizing
+to the model's input size and normalising happen in the model's first layer
+(`kvideo.models.ClipPreprocessing`), on the accelerator, unless `resize` is used here.
 """
 
 from __future__ import annotations
@@ -16,10 +17,6 @@ import tensorflow as tf
 
 # Scales of the short side from TSN's multi-scale crop (Wang et al. 2016).
 TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
-
-# Mean and std of Kinetics-400 in RGB, on [0, 1] pixels, used by the common 3D ResNets.
-KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
-KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
 
 def _window(y, x, h, w) -> tf.Tensor:
@@ -33,6 +30,7 @@ def multiscale_crop_window(
     scales: tuple[float, ...] = TSN_SCALES,
     max_distort: int = 1,
     more_fix_crop: bool = False,
+    size_seed: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """TSN multi-scale crop with fixed positions and scale jitter.
 
@@ -41,6 +39,10 @@ def multiscale_crop_window(
     and height are at most one scale step apart by default). The crop sits at one of the
     4 corners or the centre, or with `more_fix_crop` at one of 13 fixed positions (adding
     the edge midpoints and the four quarter points).
+
+    With `size_seed`, the crop size is drawn from `size_seed` and only the position from
+    `seed`: clips given the same `size_seed` (a batch) share their crop size, so their
+    crops batch without resizing.
 
     Returns:
         int32 `[y, x, h, w]`.
@@ -55,7 +57,9 @@ def multiscale_crop_window(
         if abs(i - j) <= max_distort
     ]
     pairs = tf.constant(pairs, tf.int32)
-    size_seed, position_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    own_size_seed, position_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    if size_seed is None:
+        size_seed = own_size_seed
     pick = tf.random.stateless_uniform(
         [], size_seed, minval=0, maxval=tf.shape(pairs)[0], dtype=tf.int32
     )
@@ -155,20 +159,17 @@ def crop(frames: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
 
 
 def resize(frames: tf.Tensor, crop_size: int) -> tf.Tensor:
-    """Bilinear resize of `(frames, h, w, 3)` to `(frames, crop_size, crop_size, 3)` float32."""
-    return tf.image.resize(frames, [crop_size, crop_size], method="bilinear")
+    """Bilinear resize of uint8 `(frames, h, w, 3)` to `(frames, crop_size, crop_size, 3)`.
+
+    The same resize as `ClipPreprocessing` (half-pixel centres, no antialiasing), rounded
+    back to uint8.
+    """
+    resized = tf.image.resize(frames, [crop_size, crop_size], method="bilinear")
+    return tf.cast(tf.round(resized), tf.uint8)
 
 
 def crop_and_resize(frames: tf.Tensor, window: tf.Tensor, crop_size: int) -> tf.Tensor:
-    """Cuts `window` out of every frame and resizes it to `crop_size` x `crop_size`.
-
-    Args:
-        frames: `(frames, height, width, 3)` uint8.
-        window: int32 `[y, x, h, w]`.
-
-    Returns:
-        `(frames, crop_size, crop_size, 3)` float32 in [0, 255] (bilinear).
-    """
+    """Cuts `window` out of every uint8 frame and resizes it to `crop_size` x `crop_size`."""
     return resize(crop(frames, window), crop_size)
 
 
@@ -189,35 +190,12 @@ def decode_jpeg_frames(encoded: tf.Tensor) -> tf.Tensor:
 def random_flip_left_right(frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """Mirrors every frame of `(..., height, width, channels)` with probability 1/2.
 
-    Flipping commutes with the (symmetric) bilinear resize, so the pipeline flips the
-    uint8 crop before resizing, where it is cheapest.
+    Flipping commutes with the (symmetric) bilinear resize, so flipping the uint8 crop
+    before the model resizes it is the same as flipping the resized clip.
     """
     shape = tf.shape(frames)
     # Reversing a 3-D view is ~8x faster on CPU than reversing axis -2 of the 4/5-D tensor.
     rows = tf.reshape(frames, [-1, shape[-2], shape[-1]])
     flip = tf.random.stateless_uniform([], seed) < 0.5
     rows = tf.cond(flip, lambda: tf.reverse(rows, axis=[1]), lambda: rows)
-    return tf.reshape(rows, shape)
-
-
-def normalize(
-    frames: tf.Tensor,
-    mean: tuple[float, float, float] = KINETICS_MEAN,
-    std: tuple[float, float, float] = KINETICS_STD,
-) -> tf.Tensor:
-    """Maps [0, 255] pixels to `(pixels / 255 - mean) / std`, per RGB channel.
-
-    Args:
-        frames: `(..., width, 3)` of any real or integer dtype.
-
-    Returns:
-        float32 of the same shape.
-    """
-    shape = tf.shape(frames)
-    # One multiply-add over rows of `width * 3` values with the per-channel constants tiled
-    # along the row: broadcasting a (3,) vector over the last axis was >10x slower on CPU.
-    scale = tf.constant([1.0 / (255.0 * s) for s in std], tf.float32)
-    offset = tf.constant([-m / s for m, s in zip(mean, std, strict=True)], tf.float32)
-    rows = tf.reshape(tf.cast(frames, tf.float32), [-1, shape[-2] * 3])
-    rows = rows * tf.tile(scale, [shape[-2]]) + tf.tile(offset, [shape[-2]])
     return tf.reshape(rows, shape)

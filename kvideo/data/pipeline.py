@@ -1,8 +1,19 @@
-"""The `tf.data` input pipeline: stored examples -> batches of clips ready for `model.fit`.
+"""The `tf.data` input pipeline: stored examples -> batches of uint8 clips for `model.fit`.
 
     examples (TFDS, frames undecoded) -> validity gate -> shuffle -> per-example seed
-      -> sample frame indices -> decode only those frames (cropped) -> resize
-      -> flip -> normalise -> batch -> prefetch
+      -> sample frame indices -> decode only those frames -> crop -> flip
+      -> batch clips of one crop size -> prefetch
+
+Clips leave the pipeline as uint8 crops at the size they were cut; the model's first
+layer (`kvideo.models.ClipPreprocessing`) resizes them to `crop_size` and normalises them,
+on the accelerator. On the host that resize and the float32 output cost as much CPU time
+as decoding the JPEG frames themselves (benchmarks/README.md). So that crops batch
+without resizing, a training batch shares one crop size (the multi-scale crop's scale pair
+is drawn per batch; position and flip per clip), and clips are grouped by shape before
+batching, so a batch never mixes sizes. Clips are resized to `crop_size` on the host
+where sizes would vary without bound: "bytes" storage (each video at its own
+resolution), the random resized crop, or `Augmentation(resize_in_pipeline=True)` (fixed
+shapes, e.g. for XLA or TPUs).
 
 Everything runs in-graph except decoding "bytes" storage, which calls `kvideo.io` through
 `tf.numpy_function`. Under a fixed `seed` the pipeline yields the same clips on every run:
@@ -89,7 +100,8 @@ class Augmentation:
     """Spatial transform of a clip, for training and for test.
 
     Attributes:
-        crop_size: output height and width.
+        crop_size: the model's input height and width. Clips reach it in the model's
+            `ClipPreprocessing`, or here with `resize_in_pipeline`.
         train_crop: "multiscale" (TSN corner crop with scale jitter), "random_resized"
             (Inception-style), or "center".
         scales, max_distort, more_fix_crop: the multi-scale crop's options (13 fixed
@@ -100,7 +112,10 @@ class Augmentation:
         test_crop_fraction: side of the test crop as a fraction of the short side;
             `crop_size / resize_size`, e.g. 112/128 = 0.875, for "resize then centre crop".
             Three-crop uses 1.0 regardless, as in its protocol.
-        mean, std: per-channel normalisation of [0, 1] RGB pixels.
+        resize_in_pipeline: resize every clip to `crop_size` on the host, so that every
+            batch has one shape (for XLA or TPUs, which compile once per shape). The
+            default leaves the resize to the model, except where it is always done here
+            (bytes storage, random resized crop).
     """
 
     crop_size: int = 112
@@ -111,8 +126,7 @@ class Augmentation:
     flip: bool = True
     test_crop: str = "center"
     test_crop_fraction: float = 0.875
-    mean: tuple[float, float, float] = augment.KINETICS_MEAN
-    std: tuple[float, float, float] = augment.KINETICS_STD
+    resize_in_pipeline: bool = False
 
     def __post_init__(self):
         if not isinstance(self.crop_size, int) or self.crop_size < 1:
@@ -133,11 +147,26 @@ class Augmentation:
     def num_test_crops(self) -> int:
         return 3 if self.test_crop == "three_crop" else 1
 
-    def train_window(self, height: tf.Tensor, width: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        """int32 `[y, x, h, w]` crop window for one training clip."""
+    def train_window(
+        self,
+        height: tf.Tensor,
+        width: tf.Tensor,
+        seed: tf.Tensor,
+        size_seed: tf.Tensor | None = None,
+    ) -> tf.Tensor:
+        """int32 `[y, x, h, w]` crop window for one training clip.
+
+        `size_seed`, shared by the clips of a batch, draws the multi-scale crop's size.
+        """
         if self.train_crop == "multiscale":
             return augment.multiscale_crop_window(
-                height, width, seed, self.scales, self.max_distort, self.more_fix_crop
+                height,
+                width,
+                seed,
+                self.scales,
+                self.max_distort,
+                self.more_fix_crop,
+                size_seed=size_seed,
             )
         if self.train_crop == "random_resized":
             return augment.random_resized_crop_window(height, width, seed)
@@ -151,21 +180,22 @@ class Augmentation:
 
 
 def test_views(frames: tf.Tensor, augmentation: Augmentation) -> tf.Tensor:
-    """The test transform of decoded frames, shared by evaluation and export.
+    """The test crops of decoded frames, shared by evaluation and export.
 
     Args:
         frames: `(frames, height, width, 3)` uint8.
 
     Returns:
-        `(num_test_crops, frames, crop_size, crop_size, 3)` float32, normalised.
+        `(num_test_crops, frames, h, w, 3)` uint8: the crops at the size they were cut
+        (all test crops of a frame size share it), or at `crop_size` with
+        `augmentation.resize_in_pipeline`.
     """
     shape = tf.shape(frames)
     windows = augmentation.test_windows(shape[1], shape[2])
-    views = [
-        augment.crop_and_resize(frames, windows[i], augmentation.crop_size)
-        for i in range(augmentation.num_test_crops)
-    ]
-    return augment.normalize(tf.stack(views), augmentation.mean, augmentation.std)
+    views = [augment.crop(frames, windows[i]) for i in range(augmentation.num_test_crops)]
+    if augmentation.resize_in_pipeline:
+        views = [augment.resize(v, augmentation.crop_size) for v in views]
+    return tf.stack(views)
 
 
 class SkipLog:
@@ -248,35 +278,68 @@ def make_clip_dataset(
         drop_remainder: drop a last partial batch; defaults to `training`.
 
     Returns:
-        A dataset of `(clips, labels)`: training clips are
-        `(batch, frames, crop_size, crop_size, 3)` float32; test clips are the same when
-        there is one view, else `(batch, views, frames, crop_size, crop_size, 3)` with
-        `views = num_clips * num_test_crops` ordered clip-major. Labels are int32 `(batch,)`.
+        A dataset of `(clips, labels)`, for a model that starts with
+        `kvideo.models.ClipPreprocessing` (as `build_video_classifier` builds it). Training
+        clips are uint8 `(batch, frames, h, w, 3)`, where `(h, w)` is the crop size the
+        batch was cut at (`crop_size` where the pipeline resizes, see the module
+        docstring); test clips are the same when there is one view, else
+        `(batch, views, frames, h, w, 3)` with `views = num_clips * num_test_crops` ordered
+        clip-major. Labels are int32 `(batch,)`.
     """
     storage.check_storage(storage_kind)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
     skip_log = skip_log if skip_log is not None else SkipLog()
     drop_remainder = training if drop_remainder is None else drop_remainder
+    resize_here = (
+        augmentation.resize_in_pipeline
+        or storage_kind == storage.BYTES
+        or (training and augmentation.train_crop == "random_resized")
+    )
 
     examples = examples.filter(_validity_gate(storage_kind, skip_log))
     if training:
         examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    clips = tf.data.Dataset.zip((examples, seeds)).map(
-        _clip_fn(storage_kind, training, clip_sampling, augmentation, skip_log),
+    # One seed per batch for the crop size: consecutive runs of `batch_size` clips share it.
+    batch_seeds = (
+        tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        .batch(2)
+        .map(lambda s: tf.random.experimental.stateless_fold_in(s, _BATCH_SEED_SALT))
+        .flat_map(lambda s: tf.data.Dataset.from_tensors(s).repeat(batch_size))
+    )
+    clips = tf.data.Dataset.zip((examples, seeds, batch_seeds)).map(
+        _clip_fn(storage_kind, training, clip_sampling, augmentation, skip_log, resize_here),
         num_parallel_calls=num_parallel_calls,
         deterministic=True,
     )
     if storage_kind == storage.JPEG:
         clips = clips.ignore_errors(log_warning=True)
     clips = clips.filter(_is_ok).map(_drop_ok)
-    clips = clips.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    # A batch holds clips of one shape. Clips arrive in runs that share it (one crop size
+    # per batch, or one test crop size per frame size), so this is plain batching unless
+    # a dropped clip or a video of another size breaks a run.
+    clips = clips.group_by_window(
+        _shape_key,
+        lambda _, window: window.batch(batch_size, drop_remainder=drop_remainder),
+        window_size=batch_size,
+    )
+    clips = clips.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     # Parallelism comes from decoding many clips at once; letting each op also spread over
     # threads only adds contention (TSN-8 at 224 on 2 cores: 178 -> 301 clips/s with it).
     options.threading.max_intra_op_parallelism = 1
     return clips.with_options(options)
+
+
+# Makes the per-batch seeds a different stream from the per-clip seeds.
+_BATCH_SEED_SALT = 0x6B76
+
+
+def _shape_key(clip, label):
+    del label
+    shape = tf.shape(clip, out_type=tf.int64)
+    return shape[-3] * (1 << 20) + shape[-2]
 
 
 def _is_ok(clip, label, ok):
@@ -320,6 +383,7 @@ def _clip_fn(
     clip_sampling: ClipSampling,
     augmentation: Augmentation,
     skip_log: SkipLog,
+    resize_here: bool,
 ):
     size = augmentation.crop_size
     num_views = 1 if training else augmentation.num_test_crops
@@ -332,7 +396,7 @@ def _clip_fn(
             # A placeholder that the `ok` filter removes before batching.
             return np.zeros((len(indices), 1, 1, 3), np.uint8), False
 
-    def fn(example, seed):
+    def fn(example, seed, batch_seed):
         num_frames = tf.cast(example["num_frames"], tf.int32)
         sample_seed, crop_seed, flip_seed = tf.unstack(
             tf.random.experimental.stateless_split(seed, 3)
@@ -345,11 +409,8 @@ def _clip_fn(
         flat = tf.reshape(indices, [-1])
 
         ok = tf.constant(True)
-        frames = None
         if storage_kind == storage.JPEG:
-            encoded = tf.gather(example[storage.FRAMES_KEY], flat)
-            shape = tf.io.extract_jpeg_shape(encoded[0])
-            height, width = shape[0], shape[1]
+            frames = augment.decode_jpeg_frames(tf.gather(example[storage.FRAMES_KEY], flat))
         else:
             frames, ok = tf.numpy_function(
                 decode_bytes,
@@ -359,31 +420,28 @@ def _clip_fn(
             )
             frames.set_shape([None, None, None, 3])
             ok.set_shape([])
-            shape = tf.shape(frames)
-            height, width = shape[1], shape[2]
+        shape = tf.shape(frames)
+        height, width = shape[1], shape[2]
 
         if training:
-            windows = augmentation.train_window(height, width, crop_seed)[None]
+            windows = augmentation.train_window(height, width, crop_seed, batch_seed)[None]
         else:
             windows = augmentation.test_windows(height, width)
-
-        if frames is None:
-            frames = augment.decode_jpeg_frames(encoded)
         crops = [augment.crop(frames, windows[i]) for i in range(num_views)]
         if training and augmentation.flip:
-            # On the uint8 crop, before resizing: the cheapest place (the two commute).
             crops = [augment.random_flip_left_right(crops[0], flip_seed)]
+        if resize_here:
+            crops = [augment.resize(c, size) for c in crops]
         length = clip_sampling.clip_length
         if training or clip_sampling.num_clips * num_views == 1:
-            # One view: no stacking or reordering, each a full copy of the float clip.
-            views = augment.resize(crops[0], size)
+            views = crops[0]  # one view: no stacking or reordering
         else:
-            views = tf.stack([augment.resize(c, size) for c in crops])
+            views = tf.stack(crops)
+            crop_h, crop_w = tf.shape(views)[2], tf.shape(views)[3]
             # (crops, clips * frames, ...) -> (clips * crops, frames, ...), clip-major.
-            views = tf.reshape(views, [num_views, num_clips, length, size, size, 3])
+            views = tf.reshape(views, [num_views, num_clips, length, crop_h, crop_w, 3])
             views = tf.transpose(views, [1, 0, 2, 3, 4, 5])
-            views = tf.reshape(views, [-1, length, size, size, 3])
-        views = augment.normalize(views, augmentation.mean, augmentation.std)
+            views = tf.reshape(views, [-1, length, crop_h, crop_w, 3])
         label = tf.cast(example["label"], tf.int32)
         return views, label, ok
 

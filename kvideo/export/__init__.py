@@ -2,8 +2,9 @@
 
 - `export_saved_model`: a TF Serving SavedModel whose default signature takes raw uint8
   frames and runs the evaluation transform, the model and view averaging in-graph.
-- `export_tflite`: a builtin-ops-only `.tflite` on preprocessed clips (float32 or
-  float16 weights); `check_tflite` compares it with Keras in the LiteRT interpreter.
+- `export_tflite`: a builtin-ops-only `.tflite` on uint8 clips cropped to `crop_size`
+  (float32 or float16 weights); `check_tflite` compares it with Keras in the LiteRT
+  interpreter.
 - `export_from_files`: both from a saved `.keras` model and a labels file (what
   `export/export_main.py` calls).
 """
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kvideo.data.pipeline import Augmentation, ClipSampling
-from kvideo.export._common import read_labels
+from kvideo.export._common import find_preprocessing, read_labels
 from kvideo.export.saved_model import (
     CLIPS_SIGNATURE,
     CONTRACT_FILENAME,
@@ -71,8 +72,7 @@ def load_clip_config(
 
 
 def _replace(default: Any, fields: dict[str, Any] | None, path: str | os.PathLike) -> Any:
-    # JSON turns the tuples (scales, mean, std) into lists; the frozen dataclasses hold
-    # tuples.
+    # JSON turns tuples (scales) into lists; the frozen dataclasses hold tuples.
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in (fields or {}).items()}
     try:
         return dataclasses.replace(default, **fields)
@@ -180,8 +180,10 @@ def export_from_files(
 
 def _defaults_for(model: Any) -> tuple[ClipSampling, Augmentation]:
     """Default sampling / transform with the clip length and crop size the model fixes."""
-    _, frames, height, width, _ = tuple(model.input_shape)
+    frames = tuple(model.input_shape)[1]
     clip_sampling = ClipSampling() if frames is None else ClipSampling(num_frames=frames)
-    square = height is not None and height == width
-    augmentation = Augmentation(crop_size=height) if square else Augmentation()
+    preprocessing = find_preprocessing(model)
+    augmentation = (
+        Augmentation() if preprocessing is None else Augmentation(crop_size=preprocessing.crop_size)
+    )
     return clip_sampling, augmentation

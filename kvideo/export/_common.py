@@ -10,6 +10,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from kvideo.models.preprocessing import ClipPreprocessing
+
 LABELS_FILENAME = "labels.txt"
 
 
@@ -37,7 +39,11 @@ def check_class_names(class_names: Sequence[str], model: keras.Model) -> list[st
 
 
 def check_clip_shape(model: keras.Model, clip_length: int, crop_size: int) -> None:
-    """Raises if the model's fixed input dims contradict `clip_length` / `crop_size`."""
+    """Raises unless `model` takes uint8 RGB clips and resizes them to `crop_size`.
+
+    Exports hand the model uint8 crops (as the input pipeline does), so the model must
+    start with a `ClipPreprocessing` (as `build_video_classifier` builds it by default).
+    """
     for name, value in (("clip_length", clip_length), ("crop_size", crop_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
@@ -47,14 +53,34 @@ def check_clip_shape(model: keras.Model, clip_length: int, crop_size: int) -> No
             "The model must take RGB clips `(batch, frames, height, width, 3)`. "
             f"Received: model.input_shape={shape}"
         )
-    expected = (clip_length, crop_size, crop_size)
-    for got, want, what in zip(shape[1:4], expected, ("frames", "height", "width"), strict=True):
-        if got is not None and got != want:
-            raise ValueError(
-                f"The model's input has {got} {what} but the clip has {want} "
-                f"(clip_length={clip_length}, crop_size={crop_size}). "
-                f"Received: model.input_shape={shape}"
-            )
+    preprocessing = find_preprocessing(model)
+    if preprocessing is None or keras.backend.standardize_dtype(model.inputs[0].dtype) != "uint8":
+        raise ValueError(
+            "Export needs a model that takes uint8 clips and starts with ClipPreprocessing "
+            "(build_video_classifier(..., preprocessing=True), the default). "
+            f"Received: a model with input dtype {model.inputs[0].dtype}"
+        )
+    if shape[1] is not None and shape[1] != clip_length:
+        raise ValueError(
+            f"The model's input has {shape[1]} frames but the clip has {clip_length}. "
+            f"Received: clip_length={clip_length}, model.input_shape={shape}"
+        )
+    if preprocessing.crop_size != crop_size:
+        raise ValueError(
+            f"The model resizes clips to {preprocessing.crop_size} but the transform's "
+            f"crop_size is {crop_size}. Received: crop_size={crop_size}"
+        )
+
+
+def find_preprocessing(model: keras.Model) -> ClipPreprocessing | None:
+    """The model's `ClipPreprocessing` layer, or None."""
+    found = getattr(model, "preprocessing", None)
+    if isinstance(found, ClipPreprocessing):
+        return found
+    for layer in model.layers:
+        if isinstance(layer, ClipPreprocessing):
+            return layer
+    return None
 
 
 def outputs_logits(model: keras.Model) -> bool:

@@ -58,16 +58,18 @@ def export_saved_model(
             the `num_clips * num_test_crops` test views), `top_k_scores` float32
             `(batch, k)`, `top_k_indices` int32 `(batch, k)` and `top_k_labels` string
             `(batch, top_k)`, best first.
-        `serve_clips`: `clips` float32 `(batch, clip_length, crop_size, crop_size, 3)`,
-            already sampled and normalised. Returns `scores` float32
-            `(batch, num_classes)` (softmax of one view per clip).
+        `serve_clips`: `clips` uint8 `(batch, clip_length, height, width, 3)`, already
+            sampled and cropped, any height and width (the model resizes them to
+            `crop_size`). Returns `scores` float32 `(batch, num_classes)` (softmax of one
+            view per clip).
 
     Args:
-        model: classifier mapping `(batch, clip_length, crop_size, crop_size, 3)` clips to
-            logits (or softmax probabilities with `activation="softmax"`).
+        model: classifier mapping uint8 `(batch, clip_length, height, width, 3)` clips to
+            logits (or softmax probabilities with `activation="softmax"`), starting with
+            `ClipPreprocessing` (as `build_video_classifier` builds it).
         class_names: one name per model output, in output order.
         clip_sampling: the temporal sampling used in evaluation.
-        augmentation: the spatial transform; its test crop(s) and normalisation are used.
+        augmentation: the spatial transform; its test crop(s) are used.
         export_dir: parent directory; the model goes to `<export_dir>/<model_name>/<version>`.
         model_name: TF Serving model name (a directory name).
         version: positive integer version directory.
@@ -143,8 +145,8 @@ def frames_to_views(
         frames: `(batch, frames, height, width, 3)` uint8.
 
     Returns:
-        `(batch, views, clip_length, crop_size, crop_size, 3)` float32 with
-        `views = num_clips * num_test_crops` ordered clip-major (as the eval pipeline).
+        `(batch, views, clip_length, h, w, 3)` uint8 crops, `views = num_clips *
+        num_test_crops` ordered clip-major (as the eval pipeline); the model resizes them.
     """
     shape = tf.shape(frames)
     batch, num_frames = shape[0], shape[1]
@@ -152,15 +154,15 @@ def frames_to_views(
     indices = clip_sampling.test_indices(num_frames)  # (num_clips, clip_length)
     num_clips = tf.shape(indices)[0]
     length = clip_sampling.clip_length
-    size = augmentation.crop_size
     crops = augmentation.num_test_crops
 
     picked = tf.gather(frames, tf.reshape(indices, [-1]), axis=1)  # (B, clips*L, H, W, 3)
     flat = tf.reshape(picked, tf.concat([[-1], shape[2:]], axis=0))
-    views = test_views(flat, augmentation)  # (crops, B*clips*L, size, size, 3)
-    views = tf.reshape(views, [crops, batch, num_clips, length, size, size, 3])
+    views = test_views(flat, augmentation)  # (crops, B*clips*L, h, w, 3)
+    height, width = tf.shape(views)[2], tf.shape(views)[3]
+    views = tf.reshape(views, [crops, batch, num_clips, length, height, width, 3])
     views = tf.transpose(views, [1, 2, 0, 3, 4, 5, 6])  # (B, clips, crops, L, ...)
-    return tf.reshape(views, [batch, -1, length, size, size, 3])
+    return tf.reshape(views, [batch, -1, length, height, width, 3])
 
 
 def _write(
@@ -174,7 +176,6 @@ def _write(
     top_k: int,
 ) -> None:
     length = clip_sampling.clip_length
-    size = augmentation.crop_size
 
     with tempfile.TemporaryDirectory() as tmp:
         # The labels live in a lookup table initialised from labels.txt, which SavedModel
@@ -193,9 +194,11 @@ def _write(
 
         def serve_frames(frames: tf.Tensor) -> dict[str, tf.Tensor]:
             views = frames_to_views(frames, clip_sampling, augmentation)
-            batch, num_views = tf.shape(views)[0], tf.shape(views)[1]
+            shape = tf.shape(views)
+            batch, num_views = shape[0], shape[1]
             # All views of all videos in one model call.
-            probs = common.probabilities(model, tf.reshape(views, [-1, length, size, size, 3]))
+            clips = tf.reshape(views, tf.concat([[-1], shape[2:]], axis=0))
+            probs = common.probabilities(model, clips)
             probs = tf.reshape(probs, [batch, num_views, len(class_names)])
             scores = tf.reduce_mean(probs, axis=1)
             top_scores, top_indices = tf.math.top_k(scores, k=top_k)
@@ -220,7 +223,7 @@ def _write(
         archive.add_endpoint(
             CLIPS_SIGNATURE,
             serve_clips,
-            input_signature=[tf.TensorSpec([None, length, size, size, 3], tf.float32, CLIPS_INPUT)],
+            input_signature=[tf.TensorSpec([None, length, None, None, 3], tf.uint8, CLIPS_INPUT)],
         )
         archive.write_out(path, verbose=False)
 
@@ -240,7 +243,7 @@ def _contract(
     version: int,
     top_k: int,
 ) -> dict[str, Any]:
-    length, size = clip_sampling.clip_length, augmentation.crop_size
+    length = clip_sampling.clip_length
     return {
         "format": "kvideo.saved_model/1",
         "kvideo_version": kvideo.__version__,
@@ -262,7 +265,8 @@ def _contract(
             },
             CLIPS_SIGNATURE: {
                 "inputs": {
-                    CLIPS_INPUT: f"float32 (batch, {length}, {size}, {size}, 3), normalised"
+                    CLIPS_INPUT: f"uint8 (batch, {length}, height, width, 3), RGB crops; "
+                    f"resized to {augmentation.crop_size} in the model"
                 },
                 "outputs": {"scores": "float32 (batch, num_classes): softmax"},
             },

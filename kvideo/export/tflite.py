@@ -1,7 +1,9 @@
 """Export a video classifier to TFLite with builtin ops only, and check it.
 
-The flatbuffer takes one preprocessed clip and returns softmax scores; sampling, cropping
-and normalising stay on the device app (they are recorded in a JSON beside the model).
+The flatbuffer takes one uint8 RGB clip, already sampled and cropped to `crop_size`, and
+returns softmax scores; normalising happens inside (the model's `ClipPreprocessing`).
+Sampling and cropping stay on the device app (they are recorded in a JSON beside the
+model).
 Conversion allows `TFLITE_BUILTINS` only: a model that needs Select TF ("Flex") ops
 fails to convert here rather than at load time on a device without the Flex delegate.
 
@@ -43,20 +45,21 @@ def export_tflite(
 ) -> str:
     """Converts `model` to a builtin-ops-only `.tflite` returning softmax scores.
 
-    The TFLite model has one input, float32 `(1, clip_length, crop_size, crop_size, 3)`
-    (a clip already sampled, cropped and normalised as in evaluation), and one output,
-    float32 `(1, num_classes)` softmax probabilities.
+    The TFLite model has one input, uint8 `(1, clip_length, crop_size, crop_size, 3)` (a
+    clip of RGB frames already sampled and cropped as in evaluation, and resized to
+    `crop_size`), and one output, float32 `(1, num_classes)` softmax probabilities.
 
     Args:
-        model: classifier mapping clips to logits (or to softmax probabilities).
+        model: classifier mapping uint8 clips to logits (or to softmax probabilities),
+            starting with `ClipPreprocessing` (as `build_video_classifier` builds it).
         export_dir: directory for the `.tflite`, its JSON and `labels.txt` (created).
         class_names: one name per model output, in output order.
         clip_length: frames per clip.
         crop_size: height and width of a clip.
         quantization: "float32", or "float16" (weights stored in float16, about half the
             size; computation stays float32 on CPU).
-        augmentation: the training/eval transform whose normalisation (mean/std) and test
-            crop the app must reproduce; default `Augmentation(crop_size=crop_size)`.
+        augmentation: the training/eval transform whose test crop the app must
+            reproduce; default `Augmentation(crop_size=crop_size)`.
         clip_sampling: the temporal sampling, recorded in the JSON if given.
         name: file stem; default `model.name`, with "_float16" appended for float16.
 
@@ -90,6 +93,7 @@ def export_tflite(
         raise ValueError(f"`name` must be a plain file stem. Received: name={name!r}")
 
     flatbuffer = convert(model, clip_length, crop_size, quantization)
+    preprocessing = common.find_preprocessing(model)
 
     export_dir = os.fspath(export_dir)
     os.makedirs(export_dir, exist_ok=True)
@@ -106,7 +110,7 @@ def export_tflite(
             "labels_file": common.LABELS_FILENAME,
             "quantization": quantization,
             "input": {
-                "dtype": "float32",
+                "dtype": "uint8",
                 "shape": [1, clip_length, crop_size, crop_size, 3],
                 "layout": "(batch, frames, height, width, RGB)",
             },
@@ -114,12 +118,12 @@ def export_tflite(
             "preprocessing": {
                 "clip_length": clip_length,
                 "crop_size": crop_size,
-                "pixels": "(rgb_uint8 / 255 - mean) / std, per channel",
-                "mean": list(augmentation.mean),
-                "std": list(augmentation.std),
                 "test_crop": augmentation.test_crop,
                 "test_crop_fraction": augmentation.test_crop_fraction,
-                "resize": "bilinear",
+                "resize": "bilinear, crop to crop_size",
+                "pixels": "uint8 RGB; the model normalises (pixels / 255 - mean) / std",
+                "mean": list(preprocessing.mean),
+                "std": list(preprocessing.std),
             },
             "augmentation": dataclasses.asdict(augmentation),
             "clip_sampling": (
@@ -143,7 +147,7 @@ def convert(model: keras.Model, clip_length: int, crop_size: int, quantization: 
             "scores",
             lambda clip: {"scores": common.probabilities(model, clip)},
             input_signature=[
-                tf.TensorSpec([1, clip_length, crop_size, crop_size, 3], tf.float32, "clip")
+                tf.TensorSpec([1, clip_length, crop_size, crop_size, 3], tf.uint8, "clip")
             ],
         )
         archive.write_out(tmp, verbose=False)
@@ -167,7 +171,7 @@ def check_tflite(
     Args:
         path: a `.tflite` written by `export_tflite`.
         keras_model: the model it was converted from.
-        clips: float32 `(batch, clip_length, crop_size, crop_size, 3)` preprocessed clips.
+        clips: uint8 `(batch, clip_length, crop_size, crop_size, 3)` clips.
 
     Returns:
         `max |tflite - keras|` over all clips and classes.
@@ -178,11 +182,11 @@ def check_tflite(
         raise ImportError(
             "check_tflite needs the LiteRT interpreter: pip install 'kvideo[litert]'"
         ) from err
-    clips = np.asarray(clips, np.float32)
-    if clips.ndim != 5 or len(clips) == 0:
+    clips = np.asarray(clips)
+    if clips.ndim != 5 or len(clips) == 0 or clips.dtype != np.uint8:
         raise ValueError(
-            "`clips` must be a non-empty (batch, frames, height, width, 3) array. "
-            f"Received: clips.shape={clips.shape}"
+            "`clips` must be a non-empty uint8 (batch, frames, height, width, 3) array. "
+            f"Received: clips.shape={clips.shape}, dtype={clips.dtype}"
         )
     interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
     interpreter.allocate_tensors()

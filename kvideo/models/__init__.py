@@ -1,8 +1,10 @@
 """Video models (Keras 3 functional models; input ``(batch, frames, height, width, 3)``).
 
-Backbones return a feature map; :class:`VideoClassifier` adds the pooled Dense head.
+Backbones return a feature map; :class:`VideoClassifier` adds the pooled Dense head and,
+in front, :class:`ClipPreprocessing` (uint8 clips of any size -> resized, normalised).
 """
 
+from kvideo.models.preprocessing import KINETICS_MEAN, KINETICS_STD, ClipPreprocessing
 from kvideo.models.resnet3d import (
     ResNet3DBackbone,
     get_preset,
@@ -12,6 +14,9 @@ from kvideo.models.resnet3d import (
 from kvideo.models.video_classifier import VideoClassifier, build_video_classifier
 
 __all__ = [
+    "KINETICS_MEAN",
+    "KINETICS_STD",
+    "ClipPreprocessing",
     "ResNet3DBackbone",
     "VideoClassifier",
     "build_video_classifier",

@@ -1,4 +1,4 @@
-"""Video classifier: a backbone feature map + global average pooling + Dense head."""
+"""Video classifier: preprocessing + a backbone feature map + average pooling + Dense head."""
 
 from __future__ import annotations
 
@@ -8,14 +8,22 @@ from typing import Any
 import keras
 from keras import layers
 
+from kvideo.models.preprocessing import KINETICS_MEAN, KINETICS_STD, ClipPreprocessing
 from kvideo.models.resnet3d.resnet3d_backbone import resnet3d_backbone
+
+# The input size the ResNet-3D family is trained and evaluated at.
+DEFAULT_CROP_SIZE = 112
 
 
 @keras.saving.register_keras_serializable(package="kvideo")
 class VideoClassifier(keras.Model):
     """Classification head on a video backbone (functional model).
 
-    ``backbone -> GlobalAveragePooling3D -> Dropout(dropout) -> Dense(num_classes)``.
+    ``[preprocessing ->] backbone -> GlobalAveragePooling3D -> Dropout -> Dense``.
+    With a `preprocessing` layer (a :class:`ClipPreprocessing`, as `build_video_classifier`
+    adds by default) the model takes uint8 RGB clips ``(B, T, H, W, 3)`` of any height
+    and width, as `kvideo.data.make_clip_dataset` yields them and as a client sends
+    them; without one it takes the backbone's input (preprocessed float clips).
     The head (pooling, dropout, dense) always runs in float32 (``dtype="float32"``), so
     the model can be trained under the ``"mixed_float16"`` / ``"mixed_bfloat16"``
     policies and still emit float32 scores.
@@ -32,6 +40,7 @@ class VideoClassifier(keras.Model):
         num_classes: number of classes (400 for Kinetics-400).
         dropout: dropout rate before the Dense layer, in ``[0, 1)``.
         activation: ``None`` (logits) or the name of a Keras activation.
+        preprocessing: an optional first layer mapping uint8 clips to the backbone's input.
         **kwargs: ``name``/``trainable`` for ``keras.Model``.
     """
 
@@ -41,6 +50,7 @@ class VideoClassifier(keras.Model):
         num_classes: int,
         dropout: float = 0.5,
         activation: str | None = None,
+        preprocessing: keras.layers.Layer | None = None,
         **kwargs: Any,
     ) -> None:
         if not isinstance(backbone, keras.Model):
@@ -65,9 +75,20 @@ class VideoClassifier(keras.Model):
                     f"Unknown `activation`. Received: activation={activation!r}"
                 ) from e
 
+        if preprocessing is not None and not isinstance(preprocessing, keras.layers.Layer):
+            raise ValueError(
+                f"`preprocessing` must be None or a Keras layer. Received: {preprocessing=}"
+            )
+
         # === Functional model ===
-        inputs = keras.Input(shape=backbone.input_shape[1:], name="video")
-        x = backbone(inputs)
+        if preprocessing is None:
+            inputs = keras.Input(shape=backbone.input_shape[1:], name="video")
+            x = inputs
+        else:
+            frames, channels = backbone.input_shape[1], backbone.input_shape[-1]
+            inputs = keras.Input(shape=(frames, None, None, channels), dtype="uint8", name="video")
+            x = preprocessing(inputs)
+        x = backbone(x)
         x = layers.GlobalAveragePooling3D(name="avg_pool", dtype="float32")(x)
         x = layers.Dropout(dropout, name="dropout", dtype="float32")(x)
         outputs = layers.Dense(
@@ -81,6 +102,7 @@ class VideoClassifier(keras.Model):
 
         # === Config ===
         self.backbone = backbone
+        self.preprocessing = preprocessing
         self.num_classes = num_classes
         self.dropout = float(dropout)
         self.activation = activation
@@ -93,6 +115,11 @@ class VideoClassifier(keras.Model):
                 "num_classes": self.num_classes,
                 "dropout": self.dropout,
                 "activation": self.activation,
+                "preprocessing": (
+                    None
+                    if self.preprocessing is None
+                    else keras.saving.serialize_keras_object(self.preprocessing)
+                ),
             }
         )
         return config
@@ -100,8 +127,9 @@ class VideoClassifier(keras.Model):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> VideoClassifier:
         config = dict(config)
-        if isinstance(config.get("backbone"), dict):
-            config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        for key in ("backbone", "preprocessing"):
+            if isinstance(config.get(key), dict):
+                config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
 
@@ -112,10 +140,18 @@ def build_video_classifier(
     dropout: float = 0.5,
     activation: str | None = None,
     input_shape: Sequence[int | None] | None = None,
+    preprocessing: bool = True,
+    mean: Sequence[float] = KINETICS_MEAN,
+    std: Sequence[float] = KINETICS_STD,
     name: str | None = None,
     **backbone_kwargs: Any,
 ) -> VideoClassifier:
     """Builds a :class:`VideoClassifier` from a ResNet-3D preset (or a built backbone).
+
+    By default the model starts with :class:`ClipPreprocessing`: it takes uint8 RGB clips
+    of any height and width (what `kvideo.data.make_clip_dataset` yields), resizes them to
+    the backbone's input size (112 unless `input_shape` says otherwise) and normalises
+    them with `mean` and `std`.
 
     Args:
         backbone: a preset name (see ``list_presets()``), a dict of
@@ -123,8 +159,13 @@ def build_video_classifier(
         num_classes: number of output classes.
         dropout: dropout rate before the Dense head.
         activation: ``None`` for logits (default) or e.g. ``"softmax"``.
-        input_shape: ``(T, H, W, C)`` of the clips (``None`` dims stay dynamic);
-            only with a preset/dict.
+        input_shape: ``(T, H, W, C)`` of the backbone's clips (``None`` dims stay
+            dynamic, except height and width with `preprocessing`); only with a
+            preset/dict.
+        preprocessing: start with `ClipPreprocessing` (True), or take the backbone's
+            preprocessed float clips directly (False).
+        mean, std: the per-channel normalisation of [0, 1] RGB pixels `preprocessing`
+            applies (the statistics the weights were trained with).
         name: model name (default: the preset name when one is given).
         **backbone_kwargs: overrides of the preset (``depth``, ``stage_widths``, ...).
 
@@ -139,12 +180,28 @@ def build_video_classifier(
             )
         model_backbone = backbone
     else:
+        if input_shape is None and preprocessing:
+            input_shape = (None, DEFAULT_CROP_SIZE, DEFAULT_CROP_SIZE, 3)
         if input_shape is not None:
             backbone_kwargs["input_shape"] = input_shape
         model_backbone = resnet3d_backbone(backbone, **backbone_kwargs)
         if name is None and isinstance(backbone, str):
             name = backbone
+    layer = None
+    if preprocessing:
+        height, width = model_backbone.input_shape[2:4]
+        if height is None or height != width:
+            raise ValueError(
+                "With `preprocessing` the backbone needs a fixed square input size to resize "
+                f"to. Received: backbone input shape {model_backbone.input_shape}"
+            )
+        layer = ClipPreprocessing(height, mean, std, name="preprocessing")
     kwargs = {} if name is None else {"name": name}
     return VideoClassifier(
-        model_backbone, num_classes, dropout=dropout, activation=activation, **kwargs
+        model_backbone,
+        num_classes,
+        dropout=dropout,
+        activation=activation,
+        preprocessing=layer,
+        **kwargs,
     )

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from kvideo.data import Augmentation, ClipSampling
+from kvideo.models import KINETICS_MEAN, KINETICS_STD
 
 STRATEGIES = ("default", "mirrored", "tpu")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -39,10 +40,16 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Which network. `preset` is a name from `kvideo.models.list_presets()`."""
+    """Which network. `preset` is a name from `kvideo.models.list_presets()`.
+
+    `mean` and `std` are the per-channel statistics of [0, 1] RGB pixels that the model's
+    first layer normalises with (the model resizes clips to the data's `crop_size`).
+    """
 
     preset: str = "r2plus1d_18"
     dropout: float = 0.5
+    mean: tuple[float, float, float] = KINETICS_MEAN
+    std: tuple[float, float, float] = KINETICS_STD
 
 
 @dataclasses.dataclass(frozen=True)

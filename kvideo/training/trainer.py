@@ -37,7 +37,7 @@ from kvideo.data.pipeline import SkipLog
 from kvideo.data.preview import save_contact_sheet
 from kvideo.models import build_video_classifier
 from kvideo.training.callbacks import TrainingCurves
-from kvideo.training.config import Experiment
+from kvideo.training.config import Experiment, replace_fields
 from kvideo.training.evaluate import classification_report, predict_video_scores, write_report
 from kvideo.training.schedules import WarmupSchedule
 
@@ -99,6 +99,11 @@ def train_and_evaluate(experiment: Experiment, output_dir: str | pathlib.Path) -
     """
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    fixed_shapes = experiment.strategy == "tpu" or experiment.jit_compile
+    if fixed_shapes and not experiment.data.augmentation.resize_in_pipeline:
+        # XLA compiles once per input shape: give it one by resizing clips on the host.
+        _log.info("XLA / TPU: clips are resized to crop_size in the input pipeline.")
+        experiment = replace_fields(experiment, resize_in_pipeline=True)
     (output_dir / "experiment.json").write_text(experiment.to_json() + "\n")
     # The evaluation transform, in the form export/export_main.py --clip_config reads.
     clip_config = {
@@ -155,12 +160,7 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
         augmentation=dataclasses.replace(data.augmentation, test_crop="center"),
     )
     for batch, _ in train_ds.take(1):
-        save_contact_sheet(
-            output_dir / "augmented_clip.png",
-            batch[0].numpy(),
-            mean=data.augmentation.mean,
-            std=data.augmentation.std,
-        )
+        save_contact_sheet(output_dir / "augmented_clip.png", batch[0].numpy())
 
     final_path = output_dir / "model.keras"
     started = time.time()
@@ -178,6 +178,8 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
                 len(class_names),
                 dropout=experiment.model.dropout,
                 input_shape=input_shape,
+                mean=experiment.model.mean,
+                std=experiment.model.std,
             )
             model.compile(
                 optimizer=make_optimizer(experiment, steps_per_epoch),
