@@ -10,7 +10,7 @@ this measures, in clips per second on this machine:
 * pipeline: the whole `kvideo.data.make_clip_dataset(..., training=True)`: shuffle,
   sample frame indices, decode, crop, flip, batch uint8 clips, prefetch (bytes storage
   also resizes to the crop size here). Resizing to the crop size and normalising belong to
-  the model (`kvideo.models.ClipPreprocessing`, on the accelerator).
+  the model (`kvideo.layers.ClipPreprocessing`, on the accelerator).
 * pipeline + preprocessing on the host: the same, followed by `ClipPreprocessing` in the
   `tf.data` graph, as if that work ran on this CPU: what a CPU-only run pays for it (in
   its training step) and what the pipeline cost before it moved into the model.
@@ -22,8 +22,10 @@ this measures, in clips per second on this machine:
   `tf.data.Options`, but no crop, resize, flip or normalisation.
 
 The ratio pipeline / decode-only says how much the input pipeline costs on top of decoding.
-Both sides are measured in the same run, back to back, in alternating order over
-`--rounds` rounds (ABBA...), each after a warm-up, for `--seconds` (or `--batches`) each.
+All sides are measured in the same run, back to back, in alternating order over
+`--rounds` rounds (ABC CBA ...), each after a warm-up, for `--seconds` (or `--batches`)
+each. The ratio is that of the totals; the median and range of the per-round ratios show
+how much the machine's speed drifted between rounds.
 
 The videos are generated: 320x240 XviD-style AVI (MPEG-4 Part 2, B-frames), 60-90 frames
 at 25 fps, moving shapes on a drifting gradient with noise, like UCF101/HMDB51 files. They
@@ -58,7 +60,7 @@ import tensorflow_datasets as tfds  # noqa: E402
 from kvideo import io as kio  # noqa: E402
 from kvideo.data import Augmentation, ClipSampling, load_examples, make_clip_dataset  # noqa: E402
 from kvideo.data import storage as kstorage  # noqa: E402
-from kvideo.models import ClipPreprocessing  # noqa: E402
+from kvideo.layers import ClipPreprocessing  # noqa: E402
 from tfds_builders.video_folder.video_folder_dataset_builder import (  # noqa: E402
     Builder,
     VideoFolderConfig,
@@ -368,13 +370,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument(
-        "--seconds", type=float, default=6.0, help="timed seconds per side and round"
+        "--seconds", type=float, default=4.0, help="timed seconds per side and round"
     )
     parser.add_argument(
         "--batches", type=int, default=0, help="timed batches per side and round (overrides)"
     )
     parser.add_argument("--warmup_batches", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per pair")
+    parser.add_argument(
+        "--rounds", type=int, default=6, help="alternating rounds (this machine's rates vary)"
+    )
     parser.add_argument(
         "--work_dir",
         type=pathlib.Path,
@@ -467,18 +471,17 @@ def load_average() -> str:
 def print_table(rows: list[tuple[str, str, Throughput, Throughput, Throughput]]) -> None:
     header = (
         f"{'storage':9s} {'setting':12s} {'pipeline':>9s} {'decode-only':>12s} {'ratio':>6s}"
-        f"  {'ratio per round':16s} {'+prep. on host':>14s} {'ratio':>6s}"
+        f" {'median (range) per round':>25s} {'+prep. on host':>15s} {'ratio':>6s}"
     )
     print(header + "\n" + "-" * len(header))
     for key, setting, pipeline, decode_only, on_host in rows:
-        per_round = " ".join(
-            f"{p / d:.2f}" for p, d in zip(pipeline.per_round, decode_only.per_round, strict=True)
-        )
+        per_round = [p / d for p, d in zip(pipeline.per_round, decode_only.per_round, strict=True)]
+        spread = f"{np.median(per_round):.2f} ({min(per_round):.2f}-{max(per_round):.2f})"
         print(
             f"{key:9s} {setting:12s} {pipeline.clips_per_second:9.1f} "
             f"{decode_only.clips_per_second:12.1f} "
-            f"{pipeline.clips_per_second / decode_only.clips_per_second:6.2f}  {per_round:16s} "
-            f"{on_host.clips_per_second:14.1f} "
+            f"{pipeline.clips_per_second / decode_only.clips_per_second:6.2f} {spread:>25s} "
+            f"{on_host.clips_per_second:15.1f} "
             f"{on_host.clips_per_second / decode_only.clips_per_second:6.2f}"
         )
     print(

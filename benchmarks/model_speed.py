@@ -70,7 +70,8 @@ def main() -> None:
         jit_compile=args.jit_compile,
     )
     rng = np.random.default_rng(0)
-    clips = rng.standard_normal((args.batch_size, *shape), dtype=np.float32)
+    # uint8 clips at the crop size, as the input pipeline hands them to the model.
+    clips = rng.integers(0, 256, (args.batch_size, *shape)).astype(np.uint8)
     labels = rng.integers(0, args.num_classes, args.batch_size)
 
     train_rate = train_clips_per_second(model, clips, labels, args)

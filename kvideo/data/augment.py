@@ -6,7 +6,7 @@ separate from the pixels lets export reuse the exact test transform on frames of
 
 Frames are `(frames, height, width, 3)` uint8 on the way in and on the way out: resizing
 to the model's input size and normalising happen in the model's first layer
-(`kvideo.models.ClipPreprocessing`), on the accelerator, unless `resize` is used here.
+(`kvideo.layers.ClipPreprocessing`), on the accelerator, unless `resize` is used here.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
       -> batch clips of one crop size -> prefetch
 
 Clips leave the pipeline as uint8 crops at the size they were cut; the model's first
-layer (`kvideo.models.ClipPreprocessing`) resizes them to `crop_size` and normalises them,
+layer (`kvideo.layers.ClipPreprocessing`) resizes them to `crop_size` and normalises them,
 on the accelerator. On the host that resize and the float32 output cost as much CPU time
 as decoding the JPEG frames themselves (benchmarks/README.md). So that crops batch
 without resizing, a training batch shares one crop size (the multi-scale crop's scale pair
@@ -279,7 +279,7 @@ def make_clip_dataset(
 
     Returns:
         A dataset of `(clips, labels)`, for a model that starts with
-        `kvideo.models.ClipPreprocessing` (as `build_video_classifier` builds it). Training
+        `kvideo.layers.ClipPreprocessing` (as `build_video_classifier` builds it). Training
         clips are uint8 `(batch, frames, h, w, 3)`, where `(h, w)` is the crop size the
         batch was cut at (`crop_size` where the pipeline resizes, see the module
         docstring); test clips are the same when there is one view, else
@@ -315,7 +315,8 @@ def make_clip_dataset(
     )
     if storage_kind == storage.JPEG:
         clips = clips.ignore_errors(log_warning=True)
-    clips = clips.filter(_is_ok).map(_drop_ok)
+    else:  # drop the clips whose video failed to decode
+        clips = clips.filter(_is_ok).map(_drop_ok)
     # A batch holds clips of one shape. Clips arrive in runs that share it (one crop size
     # per batch, or one test crop size per frame size), so this is plain batching unless
     # a dropped clip or a video of another size breaks a run.
@@ -408,7 +409,6 @@ def _clip_fn(
         num_clips = tf.shape(indices)[0]
         flat = tf.reshape(indices, [-1])
 
-        ok = tf.constant(True)
         if storage_kind == storage.JPEG:
             frames = augment.decode_jpeg_frames(tf.gather(example[storage.FRAMES_KEY], flat))
         else:
@@ -443,6 +443,8 @@ def _clip_fn(
             views = tf.transpose(views, [1, 0, 2, 3, 4, 5])
             views = tf.reshape(views, [-1, length, crop_h, crop_w, 3])
         label = tf.cast(example["label"], tf.int32)
+        if storage_kind == storage.JPEG:
+            return views, label  # a JPEG decode error raises; ignore_errors drops the clip
         return views, label, ok
 
     return fn

@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from kvideo.models.preprocessing import ClipPreprocessing
+from kvideo.layers.clip_preprocessing import ClipPreprocessing
 
 LABELS_FILENAME = "labels.txt"
 

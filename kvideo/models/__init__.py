@@ -4,7 +4,7 @@ Backbones return a feature map; :class:`VideoClassifier` adds the pooled Dense h
 in front, :class:`ClipPreprocessing` (uint8 clips of any size -> resized, normalised).
 """
 
-from kvideo.models.preprocessing import KINETICS_MEAN, KINETICS_STD, ClipPreprocessing
+from kvideo.layers.clip_preprocessing import KINETICS_MEAN, KINETICS_STD, ClipPreprocessing
 from kvideo.models.resnet3d import (
     ResNet3DBackbone,
     get_preset,

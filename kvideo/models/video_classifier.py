@@ -8,7 +8,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from kvideo.models.preprocessing import KINETICS_MEAN, KINETICS_STD, ClipPreprocessing
+from kvideo.layers.clip_preprocessing import KINETICS_MEAN, KINETICS_STD, ClipPreprocessing
 from kvideo.models.resnet3d.resnet3d_backbone import resnet3d_backbone
 
 # The input size the ResNet-3D family is trained and evaluated at.
