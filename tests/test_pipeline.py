@@ -317,8 +317,15 @@ def bad_rows(storage_kind: str) -> tuple[list[dict], dict[str, int], set[str]]:
         bad = [("corrupt_bytes", 12, garbage), ("count_too_large", 30, index_video(9))]
     else:
         good = jpeg_frames(12)
-        # Fewer stored frames than the count: caught by the validity gate.
-        bad = [("count_too_large", 12, jpeg_frames(5))]
+        truncated, empty = list(good), list(good)
+        truncated[7] = truncated[7][: len(truncated[7]) // 2]  # a partial write
+        empty[3] = b""
+        # Caught by the validity gate: fewer stored frames than the count, broken frames.
+        bad = [
+            ("count_too_large", 12, jpeg_frames(5)),
+            ("truncated_frame", 12, truncated),
+            ("empty_frame", 12, empty),
+        ]
     bad.append(("zero_frames", 0, good))
     rows = [row("good_a", 0, 12, good, storage_kind)]
     rows += [row(vid, 1, n, payload, storage_kind) for vid, n, payload in bad]
@@ -352,12 +359,12 @@ def test_bad_examples_are_skipped_and_logged(storage_kind, training):
     assert not set(good) & {video_id for video_id, _ in skip_log.skipped}
 
 
-def test_undecodable_jpeg_frames_are_dropped():
-    """A corrupt JPEG frame is dropped by `ignore_errors`; the good examples still come."""
+def test_jpeg_frames_damaged_inside_are_dropped():
+    """Whole-looking frames (SOI ... EOI) that fail to decode are dropped by `ignore_errors`."""
     good = jpeg_frames(12)
     rows = [
         row("good_a", 0, 12, good, storage.JPEG),
-        row("corrupt_jpeg", 1, 12, [b"\xff\xd8 not a jpeg"] * 12, storage.JPEG),
+        row("corrupt_jpeg", 1, 12, [b"\xff\xd8 not a jpeg \xff\xd9"] * 12, storage.JPEG),
         row("good_b", 2, 12, good, storage.JPEG),
     ]
     dataset = pipeline.make_clip_dataset(

@@ -20,9 +20,10 @@ Everything runs in-graph except decoding "bytes" storage, which calls `kvideo.io
 shuffling is seeded and each example draws its randomness from a stateless seed of its own.
 
 Bad examples never reach the model as a zero clip with a real label: an example whose
-stored frame count is 0 (or larger than its stored frames), or whose video fails to decode,
-is dropped, logged, and counted in a `SkipLog`. For JPEG storage a frame that fails to
-decode (a corrupt file on disk) is dropped by `ignore_errors` with a logged warning.
+stored frame count is 0 (or larger than its stored frames), whose stored JPEG frames are
+not all whole (truncated or empty), or whose video fails to decode, is dropped, logged,
+and counted in a `SkipLog`. A JPEG frame damaged inside its data fails only when decoded;
+`ignore_errors` then drops the clip with TensorFlow's logged warning, uncounted.
 """
 
 from __future__ import annotations
@@ -363,10 +364,15 @@ def _validity_gate(storage_kind: str, skip_log: SkipLog):
         ok = num_frames > 0
         reason = tf.constant("stored frame count is 0")
         if storage_kind == storage.JPEG:
-            stored = tf.shape(example[storage.FRAMES_KEY])[0]
-            enough = stored >= num_frames
+            frames = example[storage.FRAMES_KEY]
+            enough = tf.shape(frames)[0] >= num_frames
             reason = tf.where(ok, tf.constant("fewer stored frames than its frame count"), reason)
             ok = ok & enough
+            complete = _complete_jpegs(frames)
+            reason = tf.where(
+                ok, tf.constant("a stored frame is not a whole JPEG (truncated or empty)"), reason
+            )
+            ok = ok & complete
         return tf.cond(
             ok,
             lambda: tf.constant(True),
@@ -376,6 +382,21 @@ def _validity_gate(storage_kind: str, skip_log: SkipLog):
         )
 
     return gate
+
+
+def _complete_jpegs(frames: tf.Tensor) -> tf.Tensor:
+    """Whether every encoded frame starts with JPEG's SOI marker and ends with its EOI.
+
+    A truncated or empty frame would fail to decode mid-epoch; this catches it up front so
+    it is counted in the `SkipLog` with its video. kvideo's builders write every frame with
+    OpenCV, which ends it with EOI. A frame damaged inside its data still fails at decode
+    time, where `ignore_errors` drops the clip with TensorFlow's logged warning.
+    """
+    lengths = tf.strings.length(frames)
+    two = tf.fill(tf.shape(lengths), 2)
+    head = tf.strings.substr(frames, tf.zeros_like(lengths), two)
+    tail = tf.strings.substr(frames, tf.maximum(lengths - 2, 0), two)
+    return tf.reduce_all((lengths >= 4) & (head == b"\xff\xd8") & (tail == b"\xff\xd9"))
 
 
 def _clip_fn(
