@@ -74,9 +74,6 @@ def check_clip_shape(model: keras.Model, clip_length: int, crop_size: int) -> No
 
 def find_preprocessing(model: keras.Model) -> ClipPreprocessing | None:
     """The model's `ClipPreprocessing` layer, or None."""
-    found = getattr(model, "preprocessing", None)
-    if isinstance(found, ClipPreprocessing):
-        return found
     for layer in model.layers:
         if isinstance(layer, ClipPreprocessing):
             return layer
