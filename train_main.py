@@ -20,6 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags  # noqa: E402
 
+from kvideo.models import registry  # noqa: E402
+from kvideo.models.spec import HEAD_NAMES  # noqa: E402
 from kvideo.training import config, experiments  # noqa: E402
 
 _EXPERIMENT = flags.DEFINE_enum(
@@ -45,7 +47,22 @@ _RESIZE_IN_PIPELINE = flags.DEFINE_bool(
     "resize_in_pipeline", None, "Resize clips on the host (fixed shapes) instead of in the model."
 )
 # Model and optimisation.
-_MODEL = flags.DEFINE_string("model", None, "Model preset, e.g. r2plus1d_18, r3d_tiny.")
+_MODEL = flags.DEFINE_enum(
+    "model",
+    None,
+    list(registry.MODELS),
+    "Registered model (every family; --list_models describes them).",
+)
+_HEAD = flags.DEFINE_enum("head", None, list(HEAD_NAMES), "Classifier head (default: the model's).")
+_HEAD_ARGS = flags.DEFINE_list(
+    "head_args", None, "Head arguments as name=value, e.g. cell=gru,units=128."
+)
+_WEIGHTS = flags.DEFINE_string(
+    "weights", None, "Pretrained backbone weights: a registered name or a .weights.h5 path."
+)
+_LIST_MODELS = flags.DEFINE_bool(
+    "list_models", False, "Print every registered model (family, input, head) and exit."
+)
 _DROPOUT = flags.DEFINE_float("dropout", None, "Dropout before the classifier.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Global batch size.", lower_bound=1)
 _EPOCHS = flags.DEFINE_integer("epochs", None, "Training epochs.", lower_bound=1)
@@ -63,13 +80,60 @@ _SEED = flags.DEFINE_integer("seed", None, "Random seed.")
 _EXPORT = flags.DEFINE_bool("export", None, "Export SavedModel and TFLite after training.")
 
 
+def parse_head_args(items: list[str] | None) -> dict | None:
+    """``["cell=gru", "units=128"]`` -> ``{"cell": "gru", "units": 128}`` (ints, floats,
+    true/false and none are converted; other values stay strings)."""
+    if items is None:
+        return None
+    parsed = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise app.UsageError(f"--head_args takes name=value pairs. Received: {item!r}")
+        lowered = text.lower()
+        if lowered in ("true", "false"):
+            value = lowered == "true"
+        elif lowered == "none":
+            value = None
+        else:
+            try:
+                value = int(text)
+            except ValueError:
+                try:
+                    value = float(text)
+                except ValueError:
+                    value = text
+        parsed[name] = value
+    return parsed
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    if _LIST_MODELS.value:
+        for spec in registry.MODELS.values():
+            print(spec.summary())
+        return
+
+    try:
+        experiment = _experiment()
+    except ValueError as err:
+        # Bad settings are the user's to fix; say so before any work (TensorFlow included).
+        raise app.UsageError(str(err)) from err
     from kvideo.training import trainer
 
+    summary = trainer.train_and_evaluate(experiment, _OUTPUT_DIR.value)
+    print(f"\nTest top-1 accuracy: {summary['test_top1']:.3f}  top-5: {summary['test_top5']:.3f}")
+    print(f"  on {summary['test_videos']} test videos, trained in {summary['train_seconds']} s")
+    for key in ("model", "evaluation", "saved_model", "tflite_float32", "tflite_float16"):
+        if key in summary:
+            print(f"{key + ':':16s} {summary[key]}")
+
+
+def _experiment() -> config.Experiment:
+    """The named experiment with every flag that was set."""
     step_epochs = _STEP_EPOCHS.value
-    experiment = config.replace_fields(
+    return config.replace_fields(
         experiments.get_experiment(_EXPERIMENT.value),
         dataset=_DATASET.value,
         data_dir=_DATA_DIR.value,
@@ -100,13 +164,10 @@ def main(argv):
         jit_compile=_JIT.value,
         seed=_SEED.value,
         export=_EXPORT.value,
+        head=_HEAD.value,
+        head_args=parse_head_args(_HEAD_ARGS.value),
+        weights=_WEIGHTS.value,
     )
-    summary = trainer.train_and_evaluate(experiment, _OUTPUT_DIR.value)
-    print(f"\nTest top-1 accuracy: {summary['test_top1']:.3f}  top-5: {summary['test_top5']:.3f}")
-    print(f"  on {summary['test_videos']} test videos, trained in {summary['train_seconds']} s")
-    for key in ("model", "evaluation", "saved_model", "tflite_float32", "tflite_float16"):
-        if key in summary:
-            print(f"{key + ':':16s} {summary[key]}")
 
 
 if __name__ == "__main__":

@@ -85,16 +85,7 @@ def saved_model_dir(model, tmp_path_factory):
 def tflite_files(model, tmp_path_factory):
     directory = tmp_path_factory.mktemp("tflite")
     return {
-        q: export_tflite(
-            model,
-            directory,
-            CLASS_NAMES,
-            CLIP_LENGTH,
-            CROP,
-            quantization=q,
-            augmentation=AUGMENTATION,
-            clip_sampling=SAMPLING,
-        )
+        q: export_tflite(model, directory, CLASS_NAMES, SAMPLING, AUGMENTATION, quantization=q)
         for q in ("float32", "float16")
     }
 
@@ -145,9 +136,9 @@ _SERVE_SCRIPT = textwrap.dedent(
     loaded = tf.saved_model.load(export_dir)
     serve = loaded.signatures["serving_default"]
     serve_clips = loaded.signatures["serve_clips"]
-    videos = serve(frames=tf.constant(np.load(frames_path)))
-    square = serve(frames=tf.constant(np.load(square_path)))
-    clips = serve_clips(clips=tf.constant(np.load(clips_path)))
+    videos = serve(video=tf.constant(np.load(frames_path)))
+    square = serve(video=tf.constant(np.load(square_path)))
+    clips = serve_clips(video=tf.constant(np.load(clips_path)))
     assert not any(m.split(".")[0] == "kvideo" for m in sys.modules), "kvideo was imported"
     np.savez(
         out_path,
@@ -178,7 +169,7 @@ def test_saved_model_in_fresh_process_matches_eval(model, saved_model_dir, tmp_p
     )
     got = np.load(out)
 
-    assert list(got["inputs"]) == ["frames"]
+    assert list(got["inputs"]) == ["video"]  # the model's named input
     assert list(got["outputs"]) == ["scores", "top_k_indices", "top_k_labels", "top_k_scores"]
     expected = np.stack([_eval_scores(model, v, SAMPLING, AUGMENTATION) for v in videos])
     assert got["scores"].shape == (2, len(CLASS_NAMES)) and got["scores"].dtype == np.float32
@@ -196,6 +187,21 @@ def test_saved_model_in_fresh_process_matches_eval(model, saved_model_dir, tmp_p
     # signature and Keras agree; the clips signature takes crops of any size.
     np.testing.assert_allclose(got["square_scores"], _softmax(model, square), atol=1e-5, rtol=0)
     np.testing.assert_allclose(got["clip_scores"], _softmax(model, clips), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((2, 12, 45, 61), "`video` must be uint8 \\(batch, frames, height, width, 3\\)"),
+        ((1, 0, 20, 20, 3), "`video` must hold at least one frame"),
+        ((1, 8, 0, 20, 3), "at least 1x1 pixels"),
+        ((1, 8, 20, 20, 4), "`video` must have 3 channels per frame"),
+    ],
+)
+def test_serving_signature_says_what_a_bad_request_lacks(saved_model_dir, shape, message):
+    serve = tf.saved_model.load(saved_model_dir).signatures[SERVING_SIGNATURE]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        serve(video=tf.zeros(shape, tf.uint8))
 
 
 def test_saved_model_layout_and_contract(saved_model_dir):
@@ -233,7 +239,6 @@ def test_saved_model_refuses_to_overwrite_a_version(model, saved_model_dir):
     "kwargs, match",
     [
         ({"top_k": 0}, "top_k=0"),
-        ({"top_k": 6}, "top_k=6"),
         ({"version": 0}, "version=0"),
         ({"model_name": "a/b"}, "model_name='a/b'"),
         ({"class_names": CLASS_NAMES[:4]}, "len\\(class_names\\)=4"),
@@ -264,7 +269,7 @@ def test_export_needs_a_model_that_takes_uint8_frames(tmp_path):
     with pytest.raises(ValueError, match="ClipPreprocessing"):
         export_saved_model(bare, CLASS_NAMES, SAMPLING, AUGMENTATION, tmp_path, "m")
     with pytest.raises(ValueError, match="ClipPreprocessing"):
-        export_tflite(bare, tmp_path, CLASS_NAMES, CLIP_LENGTH, CROP)
+        export_tflite(bare, tmp_path, CLASS_NAMES, SAMPLING, AUGMENTATION)
 
 
 # --- TFLite ---------------------------------------------------------------------------
@@ -296,25 +301,43 @@ def test_tflite_sidecar_files(tflite_files):
     with open(os.path.join(directory, "r2plus1d_tiny_float16.json")) as f:
         record = json.load(f)
     assert record["quantization"] == "float16"
-    assert record["input"]["shape"] == [1, CLIP_LENGTH, CROP, CROP, 3]
-    assert record["input"]["dtype"] == "uint8"
-    assert record["preprocessing"]["mean"] == list(KINETICS_MEAN)
-    assert record["preprocessing"]["std"] == list(KINETICS_STD)
+    [video] = record["inputs"]
+    assert video["name"] == "video"
+    assert video["shape"] == [1, CLIP_LENGTH, CROP, CROP, 3]
+    assert video["dtype"] == "uint8"
+    assert video["mean"] == list(KINETICS_MEAN)
+    assert video["std"] == list(KINETICS_STD)
     assert record["preprocessing"]["clip_length"] == CLIP_LENGTH
     assert record["preprocessing"]["crop_size"] == CROP
+    # The whole evaluation transform, always.
+    assert record["clip_sampling"] == {
+        "method": "dense",
+        "num_frames": CLIP_LENGTH,
+        "frame_stride": 1,
+        "num_segments": 8,
+        "num_clips": 2,
+    }
+    assert record["augmentation"]["test_crop"] == "three_crop"
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
     [
         ({"quantization": "int4"}, "quantization='int4'"),
-        ({"clip_length": 4}, "clip_length=4"),
-        ({"augmentation": Augmentation(crop_size=16)}, "crop_size=32"),
+        ({"clip_sampling": ClipSampling(num_frames=4)}, "clip_length=4"),
+        ({"augmentation": Augmentation(crop_size=16)}, "crop_size=16"),
         ({"class_names": ["x"]}, "len\\(class_names\\)=1"),
+        # The former call with a clip length and crop size says what replaced them.
+        ({"clip_sampling": CLIP_LENGTH, "augmentation": CROP}, "in place of the former"),
     ],
 )
 def test_tflite_bad_arguments(model, tmp_path, kwargs, match):
-    args = {"class_names": CLASS_NAMES, "clip_length": CLIP_LENGTH, "crop_size": CROP, **kwargs}
+    args = {
+        "class_names": CLASS_NAMES,
+        "clip_sampling": SAMPLING,
+        "augmentation": AUGMENTATION,
+        **kwargs,
+    }
     with pytest.raises(ValueError, match=match):
         export_tflite(model, tmp_path, **args)
 

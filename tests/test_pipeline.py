@@ -28,8 +28,13 @@ def clip_dataset(data_dir, name, config, split, *, training, **kwargs) -> tf.dat
 
 
 def batches(dataset: tf.data.Dataset, count: int | None = None) -> list[tuple]:
+    """`(clips, labels)` numpy pairs of the batches; every batch's features are `{"video"}`."""
     dataset = dataset if count is None else dataset.take(count)
-    return [(clips.numpy(), labels.numpy()) for clips, labels in dataset]
+    pairs = []
+    for features, labels in dataset:
+        assert list(features) == ["video"]
+        pairs.append((features["video"].numpy(), labels.numpy()))
+    return pairs
 
 
 def stored_examples(data_dir, name, config, split) -> list[dict]:

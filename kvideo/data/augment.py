@@ -15,8 +15,7 @@ import itertools
 
 import tensorflow as tf
 
-# Scales of the short side from TSN's multi-scale crop (Wang et al. 2016).
-TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
+from kvideo.data.config import TSN_SCALES
 
 
 def _window(y, x, h, w) -> tf.Tensor:
@@ -153,19 +152,22 @@ def three_crop_windows(
 
 
 def crop(frames: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
-    """Cuts `window` (`[y, x, h, w]`) out of every frame of `(frames, H, W, C)`."""
+    """Cuts `window` (`[y, x, h, w]`) out of every frame of `(..., H, W, C)`."""
     y, x, h, w = tf.unstack(window)
-    return frames[:, y : y + h, x : x + w, :]
+    return frames[..., y : y + h, x : x + w, :]
 
 
 def resize(frames: tf.Tensor, crop_size: int) -> tf.Tensor:
-    """Bilinear resize of uint8 `(frames, h, w, 3)` to `(frames, crop_size, crop_size, 3)`.
+    """Bilinear resize of uint8 `(..., h, w, C)` to `(..., crop_size, crop_size, C)`.
 
     The same resize as `ClipPreprocessing` (half-pixel centres, no antialiasing), rounded
     back to uint8.
     """
-    resized = tf.image.resize(frames, [crop_size, crop_size], method="bilinear")
-    return tf.cast(tf.round(resized), tf.uint8)
+    shape = tf.shape(frames)
+    images = tf.reshape(frames, tf.concat([[-1], shape[-3:]], axis=0))
+    resized = tf.image.resize(images, [crop_size, crop_size], method="bilinear")
+    resized = tf.cast(tf.round(resized), tf.uint8)
+    return tf.reshape(resized, tf.concat([shape[:-3], [crop_size, crop_size], shape[-1:]], 0))
 
 
 def crop_and_resize(frames: tf.Tensor, window: tf.Tensor, crop_size: int) -> tf.Tensor:

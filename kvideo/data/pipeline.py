@@ -1,8 +1,10 @@
 """The `tf.data` input pipeline: stored examples -> batches of uint8 clips for `model.fit`.
 
     examples (TFDS, frames undecoded) -> validity gate -> shuffle -> per-example seed
-      -> sample frame indices -> decode only those frames -> crop -> flip
-      -> batch clips of one crop size -> prefetch
+      -> sample frame indices -> decode only those frames (each once) -> crop -> flip
+      -> batch clips of one crop size -> prefetch -> ({"video": clips}, labels)
+
+Features are a dict of named inputs (`kvideo.inputs`), as models take them.
 
 Clips leave the pipeline as uint8 crops at the size they were cut; the model's first
 layer (`kvideo.layers.ClipPreprocessing`) resizes them to `crop_size` and normalises them,
@@ -28,7 +30,6 @@ and counted in a `SkipLog`. A JPEG frame damaged inside its data fails only when
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 
@@ -36,167 +37,13 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from kvideo import inputs
 from kvideo import io as kio
-from kvideo.data import augment, sampling, storage
+from kvideo.data import augment, storage
+from kvideo.data.config import Augmentation, ClipSampling
+from kvideo.data.views import crop_views, test_views  # noqa: F401  (test_views: public here too)
 
 _log = logging.getLogger(__name__)
-
-DENSE = "dense"
-TSN = "tsn"
-TRAIN_CROPS = ("multiscale", "random_resized", "center")
-TEST_CROPS = ("center", "three_crop")
-
-
-@dataclasses.dataclass(frozen=True)
-class ClipSampling:
-    """Which frames make a clip.
-
-    Attributes:
-        method: "dense" (`num_frames` consecutive frames, `frame_stride` apart) or "tsn"
-            (one frame from each of `num_segments` segments).
-        num_frames: frames per dense clip.
-        frame_stride: gap between the frames of a dense clip.
-        num_segments: segments (= frames) per TSN clip.
-        num_clips: test views along time (evenly spaced clips or segment phases).
-    """
-
-    method: str = DENSE
-    num_frames: int = 16
-    frame_stride: int = 1
-    num_segments: int = 8
-    num_clips: int = 1
-
-    def __post_init__(self):
-        if self.method not in (DENSE, TSN):
-            raise ValueError(f"`method` must be 'dense' or 'tsn'. Received: method={self.method!r}")
-        for name in ("num_frames", "frame_stride", "num_segments", "num_clips"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-
-    @property
-    def clip_length(self) -> int:
-        """Frames in one clip."""
-        return self.num_frames if self.method == DENSE else self.num_segments
-
-    def train_indices(self, video_frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        """`(clip_length,)` random frame indices for training."""
-        if self.method == DENSE:
-            return sampling.dense_clip_indices(
-                video_frames, self.num_frames, self.frame_stride, training=True, seed=seed
-            )
-        return sampling.tsn_indices(video_frames, self.num_segments, training=True, seed=seed)
-
-    def test_indices(self, video_frames: tf.Tensor) -> tf.Tensor:
-        """`(num_clips, clip_length)` deterministic frame indices for evaluation."""
-        if self.method == DENSE:
-            return sampling.multi_clip_indices(
-                video_frames, self.num_frames, self.frame_stride, self.num_clips
-            )
-        return sampling.multi_segment_indices(video_frames, self.num_segments, self.num_clips)
-
-
-@dataclasses.dataclass(frozen=True)
-class Augmentation:
-    """Spatial transform of a clip, for training and for test.
-
-    Attributes:
-        crop_size: the model's input height and width. Clips reach it in the model's
-            `ClipPreprocessing`, or here with `resize_in_pipeline`.
-        train_crop: "multiscale" (TSN corner crop with scale jitter), "random_resized"
-            (Inception-style), or "center".
-        scales, max_distort, more_fix_crop: the multi-scale crop's options (13 fixed
-            positions instead of 5 with `more_fix_crop`).
-        flip: mirror half of the training clips. Turn it off when direction is part of
-            the label (e.g. "pushing left" vs "pushing right").
-        test_crop: "center" or "three_crop" (three squares along the long side).
-        test_crop_fraction: side of the test crop as a fraction of the short side;
-            `crop_size / resize_size`, e.g. 112/128 = 0.875, for "resize then centre crop".
-            Three-crop uses 1.0 regardless, as in its protocol.
-        resize_in_pipeline: resize every clip to `crop_size` on the host, so that every
-            batch has one shape (for XLA or TPUs, which compile once per shape). The
-            default leaves the resize to the model, except where it is always done here
-            (bytes storage, random resized crop).
-    """
-
-    crop_size: int = 112
-    train_crop: str = "multiscale"
-    scales: tuple[float, ...] = augment.TSN_SCALES
-    max_distort: int = 1
-    more_fix_crop: bool = False
-    flip: bool = True
-    test_crop: str = "center"
-    test_crop_fraction: float = 0.875
-    resize_in_pipeline: bool = False
-
-    def __post_init__(self):
-        if not isinstance(self.crop_size, int) or self.crop_size < 1:
-            raise ValueError(
-                f"`crop_size` must be a positive integer. Received: {self.crop_size!r}"
-            )
-        if self.train_crop not in TRAIN_CROPS:
-            raise ValueError(
-                f"`train_crop` must be one of {TRAIN_CROPS}. "
-                f"Received: train_crop={self.train_crop!r}"
-            )
-        if self.test_crop not in TEST_CROPS:
-            raise ValueError(
-                f"`test_crop` must be one of {TEST_CROPS}. Received: test_crop={self.test_crop!r}"
-            )
-
-    @property
-    def num_test_crops(self) -> int:
-        return 3 if self.test_crop == "three_crop" else 1
-
-    def train_window(
-        self,
-        height: tf.Tensor,
-        width: tf.Tensor,
-        seed: tf.Tensor,
-        size_seed: tf.Tensor | None = None,
-    ) -> tf.Tensor:
-        """int32 `[y, x, h, w]` crop window for one training clip.
-
-        `size_seed`, shared by the clips of a batch, draws the multi-scale crop's size.
-        """
-        if self.train_crop == "multiscale":
-            return augment.multiscale_crop_window(
-                height,
-                width,
-                seed,
-                self.scales,
-                self.max_distort,
-                self.more_fix_crop,
-                size_seed=size_seed,
-            )
-        if self.train_crop == "random_resized":
-            return augment.random_resized_crop_window(height, width, seed)
-        return augment.center_crop_window(height, width, self.test_crop_fraction)
-
-    def test_windows(self, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
-        """int32 `(num_test_crops, 4)` crop windows for evaluation."""
-        if self.test_crop == "three_crop":
-            return augment.three_crop_windows(height, width, 1.0)
-        return augment.center_crop_window(height, width, self.test_crop_fraction)[None]
-
-
-def test_views(frames: tf.Tensor, augmentation: Augmentation) -> tf.Tensor:
-    """The test crops of decoded frames, shared by evaluation and export.
-
-    Args:
-        frames: `(frames, height, width, 3)` uint8.
-
-    Returns:
-        `(num_test_crops, frames, h, w, 3)` uint8: the crops at the size they were cut
-        (all test crops of a frame size share it), or at `crop_size` with
-        `augmentation.resize_in_pipeline`.
-    """
-    shape = tf.shape(frames)
-    windows = augmentation.test_windows(shape[1], shape[2])
-    views = [augment.crop(frames, windows[i]) for i in range(augmentation.num_test_crops)]
-    if augmentation.resize_in_pipeline:
-        views = [augment.resize(v, augmentation.crop_size) for v in views]
-    return tf.stack(views)
 
 
 class SkipLog:
@@ -279,13 +126,13 @@ def make_clip_dataset(
         drop_remainder: drop a last partial batch; defaults to `training`.
 
     Returns:
-        A dataset of `(clips, labels)`, for a model that starts with
+        A dataset of `({"video": clips}, labels)`, for a model that starts with
         `kvideo.layers.ClipPreprocessing` (as `build_video_classifier` builds it). Training
         clips are uint8 `(batch, frames, h, w, 3)`, where `(h, w)` is the crop size the
         batch was cut at (`crop_size` where the pipeline resizes, see the module
         docstring); test clips are the same when there is one view, else
         `(batch, views, frames, h, w, 3)` with `views = num_clips * num_test_crops` ordered
-        clip-major. Labels are int32 `(batch,)`.
+        clip-major (`kvideo.data.views`). Labels are int32 `(batch,)`.
     """
     storage.check_storage(storage_kind)
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -338,20 +185,20 @@ def make_clip_dataset(
 _BATCH_SEED_SALT = 0x6B76
 
 
-def _shape_key(clip, label):
+def _shape_key(features, label):
     del label
-    shape = tf.shape(clip, out_type=tf.int64)
+    shape = tf.shape(features[inputs.VIDEO], out_type=tf.int64)
     return shape[-3] * (1 << 20) + shape[-2]
 
 
-def _is_ok(clip, label, ok):
-    del clip, label
+def _is_ok(features, label, ok):
+    del features, label
     return ok
 
 
-def _drop_ok(clip, label, ok):
+def _drop_ok(features, label, ok):
     del ok
-    return clip, label
+    return features, label
 
 
 def _validity_gate(storage_kind: str, skip_log: SkipLog):
@@ -408,7 +255,6 @@ def _clip_fn(
     resize_here: bool,
 ):
     size = augmentation.crop_size
-    num_views = 1 if training else augmentation.num_test_crops
 
     def decode_bytes(data: bytes, indices: np.ndarray, video_id: bytes):
         try:
@@ -427,45 +273,41 @@ def _clip_fn(
             indices = clip_sampling.train_indices(num_frames, sample_seed)[None]
         else:
             indices = clip_sampling.test_indices(num_frames)
-        num_clips = tf.shape(indices)[0]
-        flat = tf.reshape(indices, [-1])
+        # Each stored frame is decoded once, however many clips use it (test clips overlap).
+        wanted, positions = tf.unique(tf.reshape(indices, [-1]))
 
         if storage_kind == storage.JPEG:
-            frames = augment.decode_jpeg_frames(tf.gather(example[storage.FRAMES_KEY], flat))
+            decoded = augment.decode_jpeg_frames(tf.gather(example[storage.FRAMES_KEY], wanted))
         else:
-            frames, ok = tf.numpy_function(
+            decoded, ok = tf.numpy_function(
                 decode_bytes,
-                [example[storage.VIDEO_KEY], flat, example["video_id"]],
+                [example[storage.VIDEO_KEY], wanted, example["video_id"]],
                 [tf.uint8, tf.bool],
                 stateful=False,
             )
-            frames.set_shape([None, None, None, 3])
+            decoded.set_shape([None, None, None, 3])
             ok.set_shape([])
-        shape = tf.shape(frames)
-        height, width = shape[1], shape[2]
+        frames = tf.gather(decoded, positions)  # (clips * length, H, W, 3)
 
         if training:
-            windows = augmentation.train_window(height, width, crop_seed, batch_seed)[None]
+            shape = tf.shape(frames)
+            window = augmentation.train_window(shape[1], shape[2], crop_seed, batch_seed)
+            views = augment.crop(frames, window)
+            if augmentation.flip:
+                views = augment.random_flip_left_right(views, flip_seed)
+            if resize_here:
+                views = augment.resize(views, size)
         else:
-            windows = augmentation.test_windows(height, width)
-        crops = [augment.crop(frames, windows[i]) for i in range(num_views)]
-        if training and augmentation.flip:
-            crops = [augment.random_flip_left_right(crops[0], flip_seed)]
-        if resize_here:
-            crops = [augment.resize(c, size) for c in crops]
-        length = clip_sampling.clip_length
-        if training or clip_sampling.num_clips * num_views == 1:
-            views = crops[0]  # one view: no stacking or reordering
-        else:
-            views = tf.stack(crops)
-            crop_h, crop_w = tf.shape(views)[2], tf.shape(views)[3]
-            # (crops, clips * frames, ...) -> (clips * crops, frames, ...), clip-major.
-            views = tf.reshape(views, [num_views, num_clips, length, crop_h, crop_w, 3])
-            views = tf.transpose(views, [1, 0, 2, 3, 4, 5])
-            views = tf.reshape(views, [-1, length, crop_h, crop_w, 3])
+            clips = tf.reshape(frames, tf.concat([tf.shape(indices), tf.shape(frames)[1:]], axis=0))
+            views = crop_views(clips, augmentation)  # (views, length, h, w, 3)
+            if clip_sampling.num_clips * augmentation.num_test_crops == 1:
+                views = views[0]
+            if resize_here and not augmentation.resize_in_pipeline:
+                views = augment.resize(views, size)  # bytes storage: every video its own size
+        features = {inputs.VIDEO: views}
         label = tf.cast(example["label"], tf.int32)
         if storage_kind == storage.JPEG:
-            return views, label  # a JPEG decode error raises; ignore_errors drops the clip
-        return views, label, ok
+            return features, label  # a JPEG decode error raises; ignore_errors drops the clip
+        return features, label, ok
 
     return fn

@@ -18,8 +18,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from kvideo.data.pipeline import Augmentation, ClipSampling
-from kvideo.export._common import find_preprocessing, read_labels
+from kvideo.data.config import Augmentation, ClipSampling
+from kvideo.export._common import read_labels
 from kvideo.export.saved_model import (
     CLIPS_SIGNATURE,
     CONTRACT_FILENAME,
@@ -168,11 +168,9 @@ def export_from_files(
             model,
             os.path.join(os.fspath(output_dir), f"{model_name}_tflite", str(version)),
             class_names,
-            clip_sampling.clip_length,
-            augmentation.crop_size,
+            clip_sampling,
+            augmentation,
             quantization=tflite_quantization,
-            augmentation=augmentation,
-            clip_sampling=clip_sampling,
             name=model_name,
         )
     return written
@@ -180,10 +178,9 @@ def export_from_files(
 
 def _defaults_for(model: Any) -> tuple[ClipSampling, Augmentation]:
     """Default sampling / transform with the clip length and crop size the model fixes."""
-    frames = tuple(model.input_shape)[1]
+    from kvideo.models.video_classifier import preprocessing_layers
+
+    frames = model.inputs[0].shape[1]
     clip_sampling = ClipSampling() if frames is None else ClipSampling(num_frames=frames)
-    preprocessing = find_preprocessing(model)
-    augmentation = (
-        Augmentation() if preprocessing is None else Augmentation(crop_size=preprocessing.crop_size)
-    )
-    return clip_sampling, augmentation
+    crop_sizes = {layer.crop_size for layer in preprocessing_layers(model).values()}
+    return clip_sampling, Augmentation(crop_size=crop_sizes.pop())

@@ -1,7 +1,13 @@
-"""Checks and small helpers shared by the SavedModel and TFLite exporters."""
+"""Checks and small helpers shared by the SavedModel and TFLite exporters.
+
+Exporters derive what they take from the model's named inputs (`kvideo.inputs`): one
+uint8 clip input ``(batch, frames, height, width, channels)`` per name, each resized and
+normalised by the model's own `ClipPreprocessing`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -10,9 +16,41 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from kvideo.layers.clip_preprocessing import ClipPreprocessing
+from kvideo.models.outputs import to_probabilities
+from kvideo.models.video_classifier import preprocessing_layers
 
 LABELS_FILENAME = "labels.txt"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipInput:
+    """One named input of an exported model.
+
+    Attributes:
+        name: the input's name (``"video"``, ``"flow"``, ...).
+        channels: channels per frame.
+        crop_size: the size the model resizes clips to.
+        mean, std: the per-channel normalisation the model applies to [0, 1] pixels.
+    """
+
+    name: str
+    channels: int
+    crop_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def describe(self, frames: int | str) -> dict[str, Any]:
+        """The input as the JSON contracts state it."""
+        return {
+            "name": self.name,
+            "dtype": "uint8",
+            "shape": ["batch", frames, "height", "width", self.channels],
+            "layout": "(batch, frames, height, width, channels)",
+            "crop_size": self.crop_size,
+            "normalisation": "the model computes (pixels / 255 - mean) / std per channel",
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
 
 
 def check_class_names(class_names: Sequence[str], model: keras.Model) -> list[str]:
@@ -29,7 +67,7 @@ def check_class_names(class_names: Sequence[str], model: keras.Model) -> list[st
             "Every class name must be a non-empty single-line string. "
             f"Received: class_names containing {bad[:5]!r}"
         )
-    num_classes = model.output_shape[-1]
+    num_classes = model.outputs[0].shape[-1]
     if len(names) != num_classes:
         raise ValueError(
             f"The model has {num_classes} outputs but {len(names)} class names were given. "
@@ -38,67 +76,65 @@ def check_class_names(class_names: Sequence[str], model: keras.Model) -> list[st
     return names
 
 
-def check_clip_shape(model: keras.Model, clip_length: int, crop_size: int) -> None:
-    """Raises unless `model` takes uint8 RGB clips and resizes them to `crop_size`.
+def check_top_k(top_k: int, num_classes: int) -> int:
+    """`top_k` clipped to the number of classes (a binary model returns its 2 classes)."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"`top_k` must be a positive integer. Received: {top_k=}")
+    return min(top_k, num_classes)
 
-    Exports hand the model uint8 crops (as the input pipeline does), so the model must
-    start with a `ClipPreprocessing` (as `build_video_classifier` builds it by default).
+
+def check_inputs(model: keras.Model, clip_length: int, crop_size: int) -> list[ClipInput]:
+    """The model's named inputs, checked against the clip length and crop size.
+
+    Exports hand the model uint8 crops (as the input pipeline does), so every input must
+    be a uint8 clip ``(batch, frames, height, width, channels)`` whose `ClipPreprocessing`
+    resizes to `crop_size`, and whose frame count (when fixed) is `clip_length`.
+
+    Raises:
+        ValueError: saying which input does not fit, and why.
     """
     for name, value in (("clip_length", clip_length), ("crop_size", crop_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    shape = tuple(model.input_shape)
-    if len(shape) != 5 or shape[-1] not in (None, 3):
-        raise ValueError(
-            "The model must take RGB clips `(batch, frames, height, width, 3)`. "
-            f"Received: model.input_shape={shape}"
+    layers = preprocessing_layers(model)
+    found = []
+    for tensor in model.inputs:
+        name = tensor.name
+        shape = tuple(tensor.shape)
+        if name not in layers:
+            raise ValueError(
+                f"The model's input {name!r} has no ClipPreprocessing; exports feed uint8 "
+                f"clips to every input. Received: inputs {[t.name for t in model.inputs]}"
+            )
+        if len(shape) != 5 or keras.backend.standardize_dtype(tensor.dtype) != "uint8":
+            raise ValueError(
+                f"The model's input {name!r} must be uint8 clips (batch, frames, height, width, "
+                f"channels). Received: shape={shape}, dtype={tensor.dtype}"
+            )
+        if shape[1] is not None and shape[1] != clip_length:
+            raise ValueError(
+                f"The model's input {name!r} has {shape[1]} frames but the clip has "
+                f"{clip_length}. Received: clip_length={clip_length}, input shape {shape}"
+            )
+        layer = layers[name]
+        if layer.crop_size != crop_size:
+            raise ValueError(
+                f"The model resizes {name!r} clips to {layer.crop_size} but the transform's "
+                f"crop_size is {crop_size}. Received: crop_size={crop_size}"
+            )
+        mean, std = layer.channel_stats(shape[-1])
+        found.append(
+            ClipInput(name, shape[-1], crop_size, tuple(mean.tolist()), tuple(std.tolist()))
         )
-    preprocessing = find_preprocessing(model)
-    if preprocessing is None or keras.backend.standardize_dtype(model.inputs[0].dtype) != "uint8":
-        raise ValueError(
-            "Export needs a model that takes uint8 clips and starts with ClipPreprocessing "
-            "(build_video_classifier(..., preprocessing=True), the default). "
-            f"Received: a model with input dtype {model.inputs[0].dtype}"
-        )
-    if shape[1] is not None and shape[1] != clip_length:
-        raise ValueError(
-            f"The model's input has {shape[1]} frames but the clip has {clip_length}. "
-            f"Received: clip_length={clip_length}, model.input_shape={shape}"
-        )
-    if preprocessing.crop_size != crop_size:
-        raise ValueError(
-            f"The model resizes clips to {preprocessing.crop_size} but the transform's "
-            f"crop_size is {crop_size}. Received: crop_size={crop_size}"
-        )
+    return found
 
 
-def find_preprocessing(model: keras.Model) -> ClipPreprocessing | None:
-    """The model's `ClipPreprocessing` layer, or None."""
-    for layer in model.layers:
-        if isinstance(layer, ClipPreprocessing):
-            return layer
-    return None
+def probabilities(model: keras.Model, clips: Any) -> tf.Tensor:
+    """Softmax class probabilities `(batch, num_classes)` float32 of `clips`.
 
-
-def outputs_logits(model: keras.Model) -> bool:
-    """Whether `model` emits logits (True) or softmax probabilities (False).
-
-    `VideoClassifier` emits logits by default and probabilities when built with
-    `activation="softmax"`; other activations cannot be turned into class probabilities.
+    `clips` is the dict of named inputs (or, for one input, the bare tensor).
     """
-    activation = getattr(model, "activation", None)
-    if activation not in (None, "softmax"):
-        raise ValueError(
-            "Export needs a model that outputs logits (activation=None) or softmax "
-            f"probabilities. Received: model.activation={activation!r}"
-        )
-    return activation is None
-
-
-def probabilities(model: keras.Model, clips: tf.Tensor) -> tf.Tensor:
-    """Softmax class probabilities `(batch, num_classes)` float32 of `clips`."""
-    outputs = tf.cast(model(clips, training=False), tf.float32)
-    return tf.nn.softmax(outputs, axis=-1) if outputs_logits(model) else outputs
+    return to_probabilities(model, model(clips, training=False))
 
 
 def write_labels(directory: str, class_names: Sequence[str]) -> str:

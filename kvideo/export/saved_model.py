@@ -1,9 +1,11 @@
 """Export a video classifier as a TF Serving SavedModel that takes raw decoded frames.
 
 The served graph does exactly what evaluation does (`kvideo.data.make_clip_dataset` with
-`training=False`): pick the test frame indices, apply `test_views`, run the model on every
-view and average the softmax probabilities over the views. A client therefore sends the
-decoded uint8 frames of a (short) video and nothing else.
+`training=False`): pick the test frame indices, cut the test views
+(`kvideo.data.views`), run the model on every view and average the softmax probabilities
+over the views. A client therefore sends the decoded uint8 frames of a (short) video and
+nothing else, one tensor per named input of the model (``video``; a two-stream model also
+``flow``, ...), all of one length and size.
 
 Layout, as TF Serving expects (`--model_base_path=<export_dir>/<model_name>`)::
 
@@ -11,7 +13,7 @@ Layout, as TF Serving expects (`--model_base_path=<export_dir>/<model_name>`)::
         saved_model.pb
         variables/
         assets/labels.txt                  # read by the graph's label lookup table
-        assets.extra/kvideo_export.json    # the contract: classes, sampling, transform
+        assets.extra/kvideo_export.json    # the contract: inputs, classes, sampling, transform
 """
 
 from __future__ import annotations
@@ -28,13 +30,12 @@ import keras
 import tensorflow as tf
 
 import kvideo
-from kvideo.data.pipeline import Augmentation, ClipSampling, test_views
+from kvideo.data.config import Augmentation, ClipSampling
+from kvideo.data.views import batch_views
 from kvideo.export import _common as common
 
 SERVING_SIGNATURE = "serving_default"
 CLIPS_SIGNATURE = "serve_clips"
-FRAMES_INPUT = "frames"
-CLIPS_INPUT = "clips"
 CONTRACT_FILENAME = "kvideo_export.json"
 
 
@@ -51,29 +52,30 @@ def export_saved_model(
 ) -> str:
     """Writes `model` with in-graph evaluation preprocessing as a TF Serving SavedModel.
 
-    Signatures:
-        `serving_default`: `frames` uint8 `(batch, frames, height, width, 3)`, any frame
-            count / height / width (the videos of one request share them). Returns
-            `scores` float32 `(batch, num_classes)` (softmax probabilities averaged over
-            the `num_clips * num_test_crops` test views), `top_k_scores` float32
-            `(batch, k)`, `top_k_indices` int32 `(batch, k)` and `top_k_labels` string
-            `(batch, top_k)`, best first.
-        `serve_clips`: `clips` uint8 `(batch, clip_length, height, width, 3)`, already
-            sampled and cropped, any height and width (the model resizes them to
+    Signatures (one input per named input of the model, e.g. ``video``):
+        `serving_default`: each input uint8 `(batch, frames, height, width, channels)`,
+            any frame count / height / width (the videos of one request, and every input,
+            share them). Returns `scores` float32 `(batch, num_classes)` (softmax
+            probabilities averaged over the `num_clips * num_test_crops` test views),
+            `top_k_scores` float32 `(batch, k)`, `top_k_indices` int32 `(batch, k)` and
+            `top_k_labels` string `(batch, k)`, best first, with `k = min(top_k,
+            num_classes)`. A wrong rank, channel count or an empty video is answered with
+            an error that says what was expected.
+        `serve_clips`: each input uint8 `(batch, clip_length, height, width, channels)`,
+            already sampled and cropped, any height and width (the model resizes them to
             `crop_size`). Returns `scores` float32 `(batch, num_classes)` (softmax of one
             view per clip).
 
     Args:
-        model: classifier mapping uint8 `(batch, clip_length, height, width, 3)` clips to
-            logits (or softmax probabilities with `activation="softmax"`), starting with
-            `ClipPreprocessing` (as `build_video_classifier` builds it).
+        model: a classifier on uint8 clips (logits or softmax probabilities), every input
+            starting with `ClipPreprocessing` (as `build_video_classifier` builds it).
         class_names: one name per model output, in output order.
         clip_sampling: the temporal sampling used in evaluation.
         augmentation: the spatial transform; its test crop(s) are used.
         export_dir: parent directory; the model goes to `<export_dir>/<model_name>/<version>`.
         model_name: TF Serving model name (a directory name).
         version: positive integer version directory.
-        top_k: number of best classes returned, in `[1, num_classes]`.
+        top_k: number of best classes returned (at most the number of classes).
         overwrite: replace an existing version directory instead of raising.
 
     Returns:
@@ -87,10 +89,9 @@ def export_saved_model(
         raise ValueError(
             f"`augmentation` must be an Augmentation. Received: augmentation={augmentation!r}"
         )
-    common.check_clip_shape(model, clip_sampling.clip_length, augmentation.crop_size)
+    clip_inputs = common.check_inputs(model, clip_sampling.clip_length, augmentation.crop_size)
     names = common.check_class_names(class_names, model)
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= len(names):
-        raise ValueError(f"`top_k` must be an integer in [1, {len(names)}]. Received: {top_k=}")
+    top_k = common.check_top_k(top_k, len(names))
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"`version` must be a positive integer. Received: version={version!r}")
     if (
@@ -120,7 +121,13 @@ def export_saved_model(
     staging = os.path.join(model_dir, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
     os.makedirs(staging)
     try:
-        _write(staging, model, names, clip_sampling, augmentation, model_name, version, top_k)
+        _write(staging, model, clip_inputs, names, clip_sampling, augmentation, top_k)
+        extra = os.path.join(staging, "assets.extra")
+        os.makedirs(extra, exist_ok=True)
+        common.write_json(
+            os.path.join(extra, CONTRACT_FILENAME),
+            _contract(clip_inputs, names, clip_sampling, augmentation, model_name, version, top_k),
+        )
         if os.path.exists(version_dir):
             shutil.rmtree(version_dir)
         os.rename(staging, version_dir)
@@ -130,52 +137,84 @@ def export_saved_model(
     return version_dir
 
 
-def frames_to_views(
-    frames: tf.Tensor, clip_sampling: ClipSampling, augmentation: Augmentation
-) -> tf.Tensor:
-    """The evaluation transform of a batch of videos, vectorised over the batch.
-
-    Equivalent to, for each video, gathering `clip_sampling.test_indices(num_frames)` and
-    applying `test_views` to each clip: the indices and crop windows depend only on the
-    frame count and frame size, which all videos of the batch share, and `test_views`
-    treats every frame independently, so the whole batch goes through it as one long
-    "video".
+def frames_to_views(frames: Any, clip_sampling: ClipSampling, augmentation: Augmentation) -> Any:
+    """The evaluation views of a batch of videos: `kvideo.data.views.batch_views` per input.
 
     Args:
-        frames: `(batch, frames, height, width, 3)` uint8.
+        frames: uint8 `(batch, frames, height, width, channels)`, or a dict of them by
+            input name (every input of one length and size).
 
     Returns:
-        `(batch, views, clip_length, h, w, 3)` uint8 crops, `views = num_clips *
-        num_test_crops` ordered clip-major (as the eval pipeline); the model resizes them.
+        The same structure, each `(batch, views, clip_length, h, w, channels)`, `views =
+        num_clips * num_test_crops` ordered clip-major; the model resizes them.
     """
-    shape = tf.shape(frames)
-    batch, num_frames = shape[0], shape[1]
-    tf.debugging.assert_positive(num_frames, message="`frames` must hold at least one frame")
-    indices = clip_sampling.test_indices(num_frames)  # (num_clips, clip_length)
-    num_clips = tf.shape(indices)[0]
-    length = clip_sampling.clip_length
-    crops = augmentation.num_test_crops
+    return tf.nest.map_structure(lambda x: batch_views(x, clip_sampling, augmentation), frames)
 
-    picked = tf.gather(frames, tf.reshape(indices, [-1]), axis=1)  # (B, clips*L, H, W, 3)
-    flat = tf.reshape(picked, tf.concat([[-1], shape[2:]], axis=0))
-    views = test_views(flat, augmentation)  # (crops, B*clips*L, h, w, 3)
-    height, width = tf.shape(views)[2], tf.shape(views)[3]
-    views = tf.reshape(views, [crops, batch, num_clips, length, height, width, 3])
-    views = tf.transpose(views, [1, 2, 0, 3, 4, 5, 6])  # (B, clips, crops, L, ...)
-    return tf.reshape(views, [batch, -1, length, height, width, 3])
+
+def _checked_frames(
+    frames: dict[str, tf.Tensor], clip_inputs: list[common.ClipInput]
+) -> dict[str, tf.Tensor]:
+    """Validates a request in the graph, with a message that says what was expected.
+
+    Every condition is computed with ops that cannot fail (the shape is padded to rank 5
+    first), and one assertion reports the first condition that does not hold: a request
+    of the wrong rank would otherwise fail inside a slicing op with a raw graph error.
+    """
+    conditions: list[tuple[tf.Tensor, str]] = []
+    first = clip_inputs[0].name
+    shapes = {}
+    for spec in clip_inputs:
+        x = frames[spec.name]
+        shapes[spec.name] = tf.concat([tf.shape(x), tf.zeros([5], tf.int32)], axis=0)[:5]
+        conditions.append(
+            (
+                tf.equal(tf.rank(x), 5),
+                f"`{spec.name}` must be uint8 (batch, frames, height, width, {spec.channels})",
+            )
+        )
+    for spec in clip_inputs:
+        shape = shapes[spec.name]
+        conditions += [
+            (
+                tf.equal(shape[4], spec.channels),
+                f"`{spec.name}` must have {spec.channels} channels per frame",
+            ),
+            (
+                tf.reduce_all(shape[1:4] > 0),
+                f"`{spec.name}` must hold at least one frame of at least 1x1 pixels",
+            ),
+            (
+                tf.reduce_all(tf.equal(shape[:4], shapes[first][:4])),
+                f"`{spec.name}` must have the batch, frames, height and width of `{first}`",
+            ),
+        ]
+    message = tf.constant("")
+    for holds, text in reversed(conditions):  # the first failing condition wins
+        message = tf.where(holds, message, text)
+    valid = tf.reduce_all(tf.stack([holds for holds, _ in conditions]))
+    check = tf.debugging.Assert(valid, ["Bad request:", message])
+    checked = {}
+    with tf.control_dependencies([check]):
+        for spec in clip_inputs:
+            x = tf.identity(frames[spec.name])
+            # Static shape for what follows. Not `tf.ensure_shape`: Grappler then takes the
+            # input for rank 5 and folds the rank check away.
+            x.set_shape([None, None, None, None, spec.channels])
+            checked[spec.name] = x
+    return checked
 
 
 def _write(
     path: str,
     model: keras.Model,
+    clip_inputs: list[common.ClipInput],
     class_names: list[str],
     clip_sampling: ClipSampling,
     augmentation: Augmentation,
-    model_name: str,
-    version: int,
     top_k: int,
 ) -> None:
     length = clip_sampling.clip_length
+    input_names = [spec.name for spec in clip_inputs]
 
     with tempfile.TemporaryDirectory() as tmp:
         # The labels live in a lookup table initialised from labels.txt, which SavedModel
@@ -192,12 +231,16 @@ def _write(
             default_value="",
         )
 
-        def serve_frames(frames: tf.Tensor) -> dict[str, tf.Tensor]:
+        def serve_frames(*tensors: tf.Tensor) -> dict[str, tf.Tensor]:
+            frames = _checked_frames(dict(zip(input_names, tensors, strict=True)), clip_inputs)
             views = frames_to_views(frames, clip_sampling, augmentation)
-            shape = tf.shape(views)
+            shape = tf.shape(views[input_names[0]])
             batch, num_views = shape[0], shape[1]
             # All views of all videos in one model call.
-            clips = tf.reshape(views, tf.concat([[-1], shape[2:]], axis=0))
+            clips = {
+                name: tf.reshape(v, tf.concat([[-1], tf.shape(v)[2:]], axis=0))
+                for name, v in views.items()
+            }
             probs = common.probabilities(model, clips)
             probs = tf.reshape(probs, [batch, num_views, len(class_names)])
             scores = tf.reduce_mean(probs, axis=1)
@@ -209,7 +252,8 @@ def _write(
                 "top_k_labels": table.lookup(tf.cast(top_indices, tf.int64)),
             }
 
-        def serve_clips(clips: tf.Tensor) -> dict[str, tf.Tensor]:
+        def serve_clips(*tensors: tf.Tensor) -> dict[str, tf.Tensor]:
+            clips = dict(zip(input_names, tensors, strict=True))
             return {"scores": common.probabilities(model, clips)}
 
         archive = keras.export.ExportArchive()
@@ -218,24 +262,22 @@ def _write(
         archive.add_endpoint(
             SERVING_SIGNATURE,
             serve_frames,
-            input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.uint8, FRAMES_INPUT)],
+            # Any rank: a wrong one gets the graph's own message, not a signature mismatch.
+            input_signature=[tf.TensorSpec(None, tf.uint8, name) for name in input_names],
         )
         archive.add_endpoint(
             CLIPS_SIGNATURE,
             serve_clips,
-            input_signature=[tf.TensorSpec([None, length, None, None, 3], tf.uint8, CLIPS_INPUT)],
+            input_signature=[
+                tf.TensorSpec([None, length, None, None, spec.channels], tf.uint8, spec.name)
+                for spec in clip_inputs
+            ],
         )
         archive.write_out(path, verbose=False)
 
-    extra = os.path.join(path, "assets.extra")
-    os.makedirs(extra, exist_ok=True)
-    common.write_json(
-        os.path.join(extra, CONTRACT_FILENAME),
-        _contract(class_names, clip_sampling, augmentation, model_name, version, top_k),
-    )
-
 
 def _contract(
+    clip_inputs: list[common.ClipInput],
     class_names: list[str],
     clip_sampling: ClipSampling,
     augmentation: Augmentation,
@@ -245,17 +287,22 @@ def _contract(
 ) -> dict[str, Any]:
     length = clip_sampling.clip_length
     return {
-        "format": "kvideo.saved_model/1",
+        "format": "kvideo.saved_model/2",
         "kvideo_version": kvideo.__version__,
         "model_name": model_name,
         "version": version,
         "class_names": class_names,
+        "inputs": [spec.describe("frames") for spec in clip_inputs],
         "clip_sampling": dataclasses.asdict(clip_sampling),
         "augmentation": dataclasses.asdict(augmentation),
         "views_per_video": clip_sampling.num_clips * augmentation.num_test_crops,
         "signatures": {
             SERVING_SIGNATURE: {
-                "inputs": {FRAMES_INPUT: "uint8 (batch, frames, height, width, 3), RGB"},
+                "inputs": {
+                    spec.name: f"uint8 (batch, frames, height, width, {spec.channels}); every "
+                    "input of one length and size"
+                    for spec in clip_inputs
+                },
                 "outputs": {
                     "scores": "float32 (batch, num_classes): softmax averaged over views",
                     "top_k_scores": f"float32 (batch, {top_k})",
@@ -265,8 +312,9 @@ def _contract(
             },
             CLIPS_SIGNATURE: {
                 "inputs": {
-                    CLIPS_INPUT: f"uint8 (batch, {length}, height, width, 3), RGB crops; "
-                    f"resized to {augmentation.crop_size} in the model"
+                    spec.name: f"uint8 (batch, {length}, height, width, {spec.channels}) "
+                    f"crops; resized to {spec.crop_size} in the model"
+                    for spec in clip_inputs
                 },
                 "outputs": {"scores": "float32 (batch, num_classes): softmax"},
             },

@@ -1,13 +1,37 @@
 """Custom Keras layers for kvideo models.
 
-- `ClipPreprocessing`: the first layer of a classifier; uint8 clips of any size ->
-  resized to `crop_size`, normalised.
+- `ClipPreprocessing`: the first layer of a classifier; uint8 clips of any size and any
+  channel count -> resized to `crop_size`, normalised.
+- `sequence.py`: a clip as a sequence of frames: `FramesToBatch` / `BatchToFrames` (a 2D
+  network on every frame), `SpatialAverage`, `SegmentConsensus` (TSN), `ClassToken`,
+  `PositionEmbedding`, `WeightedAverage` (score fusion).
 
-The ResNet-3D family needs no other: it is built from stock ``keras.layers`` that lower to
-builtin TFLite ops (Conv3D, ZeroPadding3D, BatchNormalization, ReLU, Add,
-GlobalAveragePooling3D, Dense). Avoid ``MaxPool3D`` (Select TF op in TFLite).
+Every layer lowers to builtin TFLite ops. Avoid ``MaxPool3D`` (a Select TF op in TFLite)
+and Keras's rolled ``LSTM``/``GRU`` (TensorList ops): the recurrent head unrolls them.
 """
 
 from kvideo.layers.clip_preprocessing import KINETICS_MEAN, KINETICS_STD, ClipPreprocessing
+from kvideo.layers.sequence import (
+    CONSENSUS_MODES,
+    BatchToFrames,
+    ClassToken,
+    FramesToBatch,
+    PositionEmbedding,
+    SegmentConsensus,
+    SpatialAverage,
+    WeightedAverage,
+)
 
-__all__ = ["KINETICS_MEAN", "KINETICS_STD", "ClipPreprocessing"]
+__all__ = [
+    "CONSENSUS_MODES",
+    "KINETICS_MEAN",
+    "KINETICS_STD",
+    "BatchToFrames",
+    "ClassToken",
+    "ClipPreprocessing",
+    "FramesToBatch",
+    "PositionEmbedding",
+    "SegmentConsensus",
+    "SpatialAverage",
+    "WeightedAverage",
+]

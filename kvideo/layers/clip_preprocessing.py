@@ -20,25 +20,28 @@ import keras
 import numpy as np
 from keras import ops
 
-# Mean and std of Kinetics-400 in RGB, on [0, 1] pixels, used by the common 3D ResNets.
-KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
-KINETICS_STD = (0.22803, 0.22145, 0.216989)
+from kvideo.inputs import KINETICS_MEAN, KINETICS_STD
 
 
 @keras.saving.register_keras_serializable(package="kvideo")
 class ClipPreprocessing(keras.layers.Layer):
-    """Resizes uint8 clips to `crop_size` and normalises them per RGB channel.
+    """Resizes uint8 clips to `crop_size` and normalises them per channel.
 
-    ``(batch, frames, height, width, 3)`` of any height and width (uint8, or any real
-    dtype holding [0, 255] pixels) -> ``(batch, frames, crop_size, crop_size, 3)`` in the
-    layer's compute dtype, ``(pixels / 255 - mean) / std``. The resize is bilinear with
-    half-pixel centres and no antialiasing (`tf.image.resize`'s default); it is skipped
-    when the input's static size is already `crop_size`, and is the identity anyway when
-    the sizes match.
+    ``(batch, frames, height, width, channels)`` of any height and width (uint8, or any
+    real dtype holding [0, 255] values) -> ``(batch, frames, crop_size, crop_size,
+    channels)`` in the layer's compute dtype, ``(pixels / 255 - mean) / std``. The resize
+    is bilinear with half-pixel centres and no antialiasing (`tf.image.resize`'s default);
+    it is skipped when the input's static size is already `crop_size`, and is the identity
+    anyway when the sizes match.
+
+    Any channel count works: RGB frames (3), an optical-flow field (2: x, y), a stack of
+    ``L`` flow fields (``2 * L``). `mean` and `std` hold one value per channel, or one
+    value per channel of a repeating group that is tiled over the channels: the (x, y)
+    statistics of flow serve a stack of ``L`` fields, a single value serves every channel.
 
     Args:
         crop_size: output height and width.
-        mean, std: per-channel statistics of [0, 1] RGB pixels.
+        mean, std: per-channel statistics of [0, 1] pixels (`std` positive).
     """
 
     def __init__(
@@ -52,33 +55,46 @@ class ClipPreprocessing(keras.layers.Layer):
         if isinstance(crop_size, bool) or not isinstance(crop_size, int) or crop_size < 1:
             raise ValueError(f"`crop_size` must be a positive integer. Received: {crop_size=}")
         mean, std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
-        if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
+        if not mean or len(mean) != len(std) or any(s <= 0 for s in std):
             raise ValueError(
-                f"`mean` and `std` must hold 3 values, `std` positive. Received: {mean=}, {std=}"
+                "`mean` and `std` must hold the same number (>= 1) of values, `std` "
+                f"positive. Received: {mean=}, {std=}"
             )
         self.crop_size = crop_size
         self.mean = mean
         self.std = std
 
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None or channels % len(self.mean):
+            raise ValueError(
+                f"ClipPreprocessing has {len(self.mean)} channel statistics, which do not "
+                f"tile the input's {channels} channels. Received: input_shape={input_shape}"
+            )
+
+    def channel_stats(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
+        """`mean` and `std` tiled to `channels` values (float64)."""
+        repeats = channels // len(self.mean)
+        return np.tile(self.mean, repeats), np.tile(self.std, repeats)
+
     def call(self, clips):
         size = self.crop_size
         static = tuple(clips.shape)
+        channels = static[-1]
         x = ops.cast(clips, "float32")
         shape = ops.shape(x)
         if static[2] != size or static[3] != size:
-            frames = ops.reshape(x, (-1, shape[2], shape[3], shape[4]))
+            frames = ops.reshape(x, (-1, shape[2], shape[3], channels))
             frames = ops.image.resize(
                 frames, (size, size), interpolation="bilinear", antialias=False
             )
-            x = ops.reshape(frames, (-1, shape[1], size, size, shape[4]))
-        # One multiply-add over rows of `size * 3` values with the per-channel constants
-        # tiled along the row: broadcasting a (3,) vector over the last axis was ~8x
-        # slower on CPU (TF 2.21).
-        channels = len(self.mean)
-        scale = np.tile([1.0 / (255.0 * s) for s in self.std], size).astype("float32")
-        offset = np.tile([-m / s for m, s in zip(self.mean, self.std, strict=True)], size).astype(
-            "float32"
-        )
+            x = ops.reshape(frames, (-1, shape[1], size, size, channels))
+        # One multiply-add over rows of `size * channels` values with the per-channel
+        # constants tiled along the row: broadcasting a (channels,) vector over the last
+        # axis was ~8x slower on CPU (TF 2.21).
+        mean, std = self.channel_stats(channels)
+        scale = np.tile(1.0 / (255.0 * std), size).astype("float32")
+        offset = np.tile(-mean / std, size).astype("float32")
         rows = ops.reshape(x, (-1, size * channels)) * scale + offset
         x = ops.reshape(rows, (-1, shape[1], size, size, channels))
         return ops.cast(x, self.compute_dtype)

@@ -1,4 +1,7 @@
-"""Typed, frozen experiment settings. Named experiments live in `experiments.py`."""
+"""Typed, frozen experiment settings. Named experiments live in `experiments.py`.
+
+No TensorFlow here: `train_main.py` validates its flags against these before loading it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,9 @@ import dataclasses
 import json
 from typing import Any
 
-from kvideo.data import Augmentation, ClipSampling
-from kvideo.models import KINETICS_MEAN, KINETICS_STD
+from kvideo.data.config import Augmentation, ClipSampling
+from kvideo.models.registry import get_model_spec
+from kvideo.models.spec import HEAD_NAMES
 
 STRATEGIES = ("default", "mirrored", "tpu")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -40,16 +44,34 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Which network. `preset` is a name from `kvideo.models.list_presets()`.
+    """Which network: a registered model and the choices around its backbone.
 
-    `mean` and `std` are the per-channel statistics of [0, 1] RGB pixels that the model's
-    first layer normalises with (the model resizes clips to the data's `crop_size`).
+    Attributes:
+        preset: a registered model name (`kvideo.models.list_presets()`); checked at once.
+        head: a head from `kvideo.models.heads.HEADS`; None keeps the model's own.
+        head_args: the head's arguments; None keeps the model's own (with its own head).
+        dropout: dropout before the classifier; None keeps the model's default.
+        weights: pretrained backbone weights, registered (`kvideo.models.weights`) or the
+            path of a ``.weights.h5`` file; None trains from scratch.
+        mean, std: per-channel statistics of [0, 1] pixels that the model's first layer
+            normalises with; None keeps the model's (the statistics of its weights). The
+            model resizes clips to the data's `crop_size`.
     """
 
     preset: str = "r2plus1d_18"
-    dropout: float = 0.5
-    mean: tuple[float, float, float] = KINETICS_MEAN
-    std: tuple[float, float, float] = KINETICS_STD
+    head: str | None = None
+    head_args: dict[str, Any] | None = None
+    dropout: float | None = None
+    weights: str | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        get_model_spec(self.preset)  # a clear error listing every name, before any work
+        if self.head is not None and self.head not in HEAD_NAMES:
+            raise ValueError(
+                f"Unknown head. Choose from {list(HEAD_NAMES)}. Received: head={self.head!r}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

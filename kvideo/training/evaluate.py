@@ -9,32 +9,38 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kvideo.models.outputs import to_probabilities
+
 
 def predict_video_scores(
     model: keras.Model, dataset: tf.data.Dataset
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Softmax scores per video, averaged over views, with the true labels.
+    """Class probabilities per video, averaged over views, with the true labels.
 
     Args:
-        model: a classifier returning logits for `(batch, frames, height, width, 3)`.
-        dataset: `(clips, labels)` batches from `make_clip_dataset(training=False)`; clips
-            are `(batch, frames, h, w, 3)` or, with several views,
-            `(batch, views, frames, h, w, 3)`.
+        model: a classifier on named inputs, emitting logits or probabilities (the model
+            says which: `kvideo.models.outputs`).
+        dataset: `(features, labels)` batches from `make_clip_dataset(training=False)`:
+            `features` is a dict of named inputs (or one tensor), each
+            `(batch, frames, h, w, channels)` or, with several views,
+            `(batch, views, frames, h, w, channels)`.
 
     Returns:
         `(scores, labels)`: float32 `(videos, classes)` and int `(videos,)`.
     """
     # A direct call, not predict_on_batch: under a distribution strategy predict_on_batch
     # runs the batch on every replica and concatenates the copies.
-    forward = tf.function(lambda clips: model(clips, training=False), reduce_retracing=True)
+    forward = tf.function(
+        lambda x: to_probabilities(model, model(x, training=False)), reduce_retracing=True
+    )
     all_scores, all_labels = [], []
-    for clips, labels in dataset:
+    for features, labels in dataset:
         views = 1
-        if clips.shape.rank == 6:
-            views = clips.shape[1]
-            clips = tf.reshape(clips, [-1, *clips.shape[2:]])
-        logits = forward(clips)
-        scores = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
+        first = tf.nest.flatten(features)[0]
+        if first.shape.rank == 6:
+            views = first.shape[1]
+            features = tf.nest.map_structure(lambda x: tf.reshape(x, [-1, *x.shape[2:]]), features)
+        scores = forward(features).numpy()
         all_scores.append(scores.reshape(-1, views, scores.shape[-1]).mean(axis=1))
         all_labels.append(labels.numpy())
     if not all_scores:

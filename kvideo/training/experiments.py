@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from kvideo.data import Augmentation, ClipSampling
+from kvideo.data.config import Augmentation, ClipSampling
 from kvideo.training.config import DataConfig, Experiment, ModelConfig, OptimizerConfig
 
 

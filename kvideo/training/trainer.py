@@ -35,7 +35,8 @@ import tensorflow_datasets as tfds
 from kvideo.data import load_examples, make_clip_dataset
 from kvideo.data.pipeline import SkipLog
 from kvideo.data.preview import save_contact_sheet
-from kvideo.models import build_video_classifier
+from kvideo.inputs import VIDEO
+from kvideo.models import build_video_classifier, get_model_spec
 from kvideo.training.callbacks import TrainingCurves
 from kvideo.training.config import Experiment, replace_fields
 from kvideo.training.evaluate import classification_report, predict_video_scores, write_report
@@ -70,6 +71,25 @@ def prepare_dataset(experiment: Experiment) -> tfds.core.DatasetBuilder:
     download_config = tfds.download.DownloadConfig(manual_dir=data.manual_dir)
     builder.download_and_prepare(download_config=download_config)
     return builder
+
+
+def build_model(experiment: Experiment, num_classes: int) -> keras.Model:
+    """The experiment's classifier: its registered model, head and weights, sized to the
+    clips the data config cuts (clip length, crop size)."""
+    data, config = experiment.data, experiment.model
+    spec = get_model_spec(config.preset)
+    crop = data.augmentation.crop_size
+    return build_video_classifier(
+        config.preset,
+        num_classes,
+        head=config.head,
+        head_args=config.head_args,
+        dropout=config.dropout,
+        input_shape=(data.clip_sampling.clip_length, crop, crop, spec.channels),
+        mean=config.mean,
+        std=config.std,
+        weights=config.weights,
+    )
 
 
 def make_optimizer(experiment: Experiment, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -159,8 +179,8 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
         sampling=dataclasses.replace(data.clip_sampling, num_clips=1),
         augmentation=dataclasses.replace(data.augmentation, test_crop="center"),
     )
-    for batch, _ in train_ds.take(1):
-        save_contact_sheet(output_dir / "augmented_clip.png", batch[0].numpy())
+    for features, _ in train_ds.take(1):
+        save_contact_sheet(output_dir / "augmented_clip.png", features[VIDEO][0].numpy())
 
     final_path = output_dir / "model.keras"
     started = time.time()
@@ -170,17 +190,8 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
     else:
         num_train = builder.info.splits[data.train_split].num_examples
         steps_per_epoch = max(num_train // experiment.batch_size, 1)
-        crop = data.augmentation.crop_size
-        input_shape = (data.clip_sampling.clip_length, crop, crop, 3)
         with strategy.scope():
-            model = build_video_classifier(
-                experiment.model.preset,
-                len(class_names),
-                dropout=experiment.model.dropout,
-                input_shape=input_shape,
-                mean=experiment.model.mean,
-                std=experiment.model.std,
-            )
+            model = build_model(experiment, len(class_names))
             model.compile(
                 optimizer=make_optimizer(experiment, steps_per_epoch),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -261,10 +272,9 @@ def _export(
             model,
             export_dir / "tflite",
             class_names,
-            data.clip_sampling.clip_length,
-            data.augmentation.crop_size,
+            data.clip_sampling,
+            data.augmentation,
             quantization=quantization,
-            augmentation=data.augmentation,
         )
         paths[f"tflite_{quantization}"] = str(path)
     return paths

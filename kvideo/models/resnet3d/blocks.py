@@ -5,7 +5,8 @@ channels)`` and returns one, naming each layer it creates after ``name``. The re
 block does not know which convolution it uses: a *convolution builder* is passed in
 (``conv_3d``, ``conv_no_temporal`` or ``conv_2plus1d``, possibly bound with
 ``functools.partial``), following the layout of torchvision's
-``torchvision.models.video.resnet`` so that its weights can be ported.
+``torchvision.models.video.resnet``, layer for layer, so that a converter can map its
+checkpoints onto these layers (no converter exists yet; see `kvideo.models.weights`).
 
 Only ``keras.layers`` are used, and only layers that the TFLite converter lowers to
 builtin ops (Conv3D, ZeroPadding3D -> PAD, BatchNormalization, ReLU, Add). In
@@ -21,7 +22,7 @@ import keras
 from keras import layers
 
 # PyTorch BatchNorm3d defaults (momentum=0.1 on the new value, eps=1e-5), so that
-# ported torchvision weights give the same numbers.
+# converted torchvision weights would give the same numbers.
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 

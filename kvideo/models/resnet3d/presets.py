@@ -1,15 +1,20 @@
 """ResNet-3D presets: plain dicts of :class:`ResNet3DBackbone` keyword arguments.
 
-Full-size presets follow torchvision's ``torchvision.models.video`` (R3D-18, MC3-18,
-R(2+1)D-18) and the IG65M/VMZ R(2+1)D-34 layout; with a 400-class head their
-trainable parameter counts equal the PyTorch parameter counts (see
-``tests/test_resnet3d.py``). ``*_tiny`` presets are small CPU variants for demos and
-tests.
+Full-size presets follow the architectures of torchvision's ``torchvision.models.video``
+(R3D-18, MC3-18, R(2+1)D-18) and the IG65M/VMZ R(2+1)D-34 layout; with a 400-class head
+their trainable parameter counts equal the PyTorch parameter counts (see
+``tests/test_resnet3d.py``). No pretrained weights are registered for them yet (see
+`kvideo.models.weights`). ``*_tiny`` presets are small CPU variants for demos and tests.
+
+`MODELS` registers every preset with the model registry (`kvideo.models.registry`);
+this module imports no TensorFlow, so the registry can be listed without loading it.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from kvideo.models.spec import ModelSpec
 
 #: Blocks per stage for the supported ResNet depths (basic blocks).
 STAGE_DEPTHS: dict[int, tuple[int, ...]] = {
@@ -50,7 +55,7 @@ r2plus1d_18: dict[str, Any] = {
 
 r2plus1d_34: dict[str, Any] = {**r2plus1d_18, "stage_depths": STAGE_DEPTHS[34]}
 
-# torchvision's r2plus1d_18: one intermediate width per block (loads its weights).
+# torchvision's r2plus1d_18 layout: one intermediate width per block, as its checkpoint.
 r2plus1d_18_torchvision: dict[str, Any] = {**r2plus1d_18, "midplanes": "shared"}
 
 r3d_tiny: dict[str, Any] = {
@@ -89,7 +94,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def list_presets() -> list[str]:
-    """Names accepted by ``resnet3d_backbone`` / ``build_video_classifier``."""
+    """Names accepted by ``resnet3d_backbone``."""
     return list(PRESETS)
 
 
@@ -98,3 +103,34 @@ def get_preset(name: str) -> dict[str, Any]:
     if name not in PRESETS:
         raise ValueError(f"Unknown ResNet-3D preset. Known: {list_presets()}. Received: {name=}")
     return dict(PRESETS[name])
+
+
+def build_backbone(**kwargs: Any) -> Any:
+    """A :class:`ResNet3DBackbone` from keyword arguments (imports TensorFlow on call)."""
+    from kvideo.models.resnet3d.resnet3d_backbone import ResNet3DBackbone
+
+    return ResNet3DBackbone(**kwargs)
+
+
+_DESCRIPTIONS = {
+    "r3d_18": "R3D-18 (Tran et al. 2018), 3x3x3 convolutions",
+    "mc3_18": "MC3-18: 3D convolutions in the stem and stage 1, 2D above",
+    "r2plus1d_18": "R(2+1)D-18 (Tran et al. 2018), per-conv intermediate widths",
+    "r2plus1d_34": "R(2+1)D-34, the IG65M/VMZ layout",
+    "r2plus1d_18_torchvision": "R(2+1)D-18 in torchvision's layout (one width per block)",
+    "r3d_tiny": "tiny R3D (depth 10, widths 16-128) for CPUs and tests",
+    "mc3_tiny": "tiny MC3 (depth 10, widths 16-128) for CPUs and tests",
+    "r2plus1d_tiny": "tiny R(2+1)D (depth 10, widths 16-128) for CPUs and tests",
+}
+
+#: The family's entries in the model registry.
+MODELS: dict[str, ModelSpec] = {
+    name: ModelSpec(
+        name=name,
+        family="resnet3d",
+        description=_DESCRIPTIONS[name],
+        build_backbone=build_backbone,
+        config=config,
+    )
+    for name, config in PRESETS.items()
+}

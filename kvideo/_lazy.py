@@ -1,0 +1,42 @@
+"""Lazy re-exports for package ``__init__`` modules (PEP 562).
+
+`train_main.py --help`, flag errors and the model registry must answer without loading
+TensorFlow (seconds of start-up). Packages whose public names live in TensorFlow-heavy
+modules therefore import those modules on first use of a name, not at package import::
+
+    __getattr__, __dir__ = lazy_exports(__name__, {"make_clip_dataset": "kvideo.data.pipeline"})
+
+Each package also imports the same names under ``typing.TYPE_CHECKING`` so that editors
+and type checkers still see them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+def lazy_exports(
+    package: str, exports: dict[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """`__getattr__` and `__dir__` for `package` that import `exports[name]` on first use.
+
+    Args:
+        package: the package's ``__name__``.
+        exports: ``{public name: module that defines it}``.
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = exports.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        setattr(sys.modules[package], name, value)  # later lookups skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(sys.modules[package])) | set(exports))
+
+    return __getattr__, __dir__

@@ -1,0 +1,143 @@
+"""Pretrained weights, kept apart from the architectures they fit.
+
+An architecture is a preset in the registry (`kvideo.models.registry`); the weights it
+can start from are listed here, by model name and weights name, and loaded by
+``build_video_classifier(name, num_classes, weights=...)``. Weights are those of the
+*backbone*: the classifier head is new for every dataset.
+
+Two kinds of entries:
+
+* weights the backbone's own constructor loads (``backbone_arg``): e.g. a
+  ``keras.applications`` network built with ``weights="imagenet"``, which Keras downloads
+  and caches on the user's machine;
+* a kvideo weights file (``.weights.h5``, written by ``backbone.save_weights``), fetched
+  from ``origin`` with its SHA-256 checked and cached under ``~/.keras/kvideo/``, e.g.
+  a PyTorch checkpoint converted by a converter module.
+
+`weights` may also be the path of a ``.weights.h5`` file of your own. No entries are
+registered for the ResNet-3D family yet: converted checkpoints are still to come, and
+until then no docstring in kvideo claims that they load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainedWeights:
+    """Weights a registered model can start from.
+
+    Attributes:
+        name: the name passed as ``weights=`` (e.g. ``"imagenet"``, ``"kinetics400"``).
+        description: what they were trained on, one line.
+        source: where the original weights come from (publication or release page).
+        backbone_arg: when set, the backbone's constructor loads the weights itself:
+            it is called with ``{backbone_arg: name}`` (``keras.applications``' own
+            ``weights="imagenet"``).
+        origin: URL of the kvideo ``.weights.h5`` file (when not `backbone_arg`).
+        file_name: the cached file's name.
+        file_hash: SHA-256 of the file, checked after download.
+        size_bytes: the file's size, for the docs.
+    """
+
+    name: str
+    description: str
+    source: str
+    backbone_arg: str | None = None
+    origin: str | None = None
+    file_name: str | None = None
+    file_hash: str | None = None
+    size_bytes: int | None = None
+
+    def __post_init__(self):
+        if (self.backbone_arg is None) == (self.origin is None):
+            raise ValueError(
+                "PretrainedWeights needs exactly one of `backbone_arg` and `origin`. "
+                f"Received: backbone_arg={self.backbone_arg!r}, origin={self.origin!r}"
+            )
+
+
+#: ``{model name: {weights name: PretrainedWeights}}``.
+WEIGHTS: dict[str, dict[str, PretrainedWeights]] = {}
+
+
+def available_weights(model: str) -> list[str]:
+    """Names of the registered weights of registered model `model`."""
+    return list(WEIGHTS.get(model, {}))
+
+
+def is_weights_file(weights: str | os.PathLike) -> bool:
+    """Whether `weights` names a file rather than registered weights."""
+    text = os.fspath(weights)
+    return text.endswith(".weights.h5") or os.sep in text or "/" in text
+
+
+def get_weights(model: str, weights: str) -> PretrainedWeights:
+    """The registered `weights` of `model`; a ValueError naming the valid choices otherwise."""
+    choices = available_weights(model)
+    if weights not in choices:
+        raise ValueError(
+            f"No weights named {weights!r} are registered for model {model!r}. Registered: "
+            f"{choices or 'none'}; or pass the path of a .weights.h5 file. "
+            f"Received: weights={weights!r}"
+        )
+    return WEIGHTS[model][weights]
+
+
+def fetch(entry: PretrainedWeights) -> str:
+    """Downloads (once) and checks the kvideo weights file of `entry`; returns its path."""
+    import keras
+
+    try:
+        return keras.utils.get_file(
+            entry.file_name, entry.origin, file_hash=entry.file_hash, cache_subdir="kvideo"
+        )
+    except Exception as err:  # network errors come in many types
+        raise ValueError(
+            f"Could not fetch the {entry.name!r} weights from {entry.origin} ({err}). "
+            f"Download the file yourself, check its SHA-256 ({entry.file_hash}), and pass "
+            "its path as weights=."
+        ) from err
+
+
+def load_backbone_weights(backbone: Any, path: str | os.PathLike, model: str) -> None:
+    """Loads a ``.weights.h5`` file into `backbone`, strictly.
+
+    Raises:
+        ValueError: when the file is missing, or when it does not hold exactly the
+            backbone's variables with their shapes (Keras alone accepts a file with
+            extra layers without a word).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"No weights file at {path!r} (for model {model!r}).")
+    stored = _count_arrays(path)
+    if stored != len(backbone.weights):
+        raise ValueError(
+            f"The weights in {path!r} do not fit model {model!r}: the file holds {stored} "
+            f"arrays, the backbone has {len(backbone.weights)} variables."
+        )
+    try:
+        backbone.load_weights(path)
+    except ValueError as err:
+        raise ValueError(f"The weights in {path!r} do not fit model {model!r}: {err}") from err
+
+
+def _count_arrays(path: str) -> int:
+    import h5py
+
+    count = 0
+
+    def visit(_, item):
+        nonlocal count
+        count += isinstance(item, h5py.Dataset)
+
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(visit)
+    except OSError as err:
+        raise ValueError(f"{path!r} is not a Keras .weights.h5 file: {err}") from err
+    return count
