@@ -13,6 +13,8 @@ and type checkers still see them.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -40,3 +42,33 @@ def lazy_exports(
         return sorted(set(vars(sys.modules[package])) | set(exports))
 
     return __getattr__, __dir__
+
+
+def after_import(name: str, callback: Callable[[], None]) -> None:
+    """Calls `callback` once module `name` has been imported (now, if it already is).
+
+    A one-shot finder at the front of `sys.meta_path` wraps the module's loader, so the
+    callback runs right after the module's own code, whoever imports it first.
+    """
+    if name in sys.modules:
+        callback()
+        return
+
+    class _Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path, target=None):
+            if fullname != name:
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(fullname)
+            if spec is None or spec.loader is None:
+                return spec
+            exec_module = spec.loader.exec_module
+
+            def exec_then_call(module):
+                exec_module(module)
+                callback()
+
+            spec.loader.exec_module = exec_then_call
+            return spec
+
+    sys.meta_path.insert(0, _Finder())

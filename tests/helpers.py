@@ -122,28 +122,53 @@ def run_model_test(
     return outputs
 
 
-def run_tflite_builtin_parity(model: keras.Model, inputs: np.ndarray, atol: float = 1e-5) -> bytes:
+def run_tflite_builtin_parity(model: keras.Model, inputs: Any, atol: float = 1e-5) -> bytes:
     """Converts with builtin TFLite ops only (no Select TF/Flex) and compares outputs.
 
-    Conversion fails if any op would need Flex. The flatbuffer runs in the standalone
-    ``ai_edge_litert`` interpreter, whose output must match Keras within ``atol``.
+    `inputs` is an array for a one-input model or a dict by input name. Conversion fails
+    if any op would need Flex. The flatbuffer runs in the standalone ``ai_edge_litert``
+    interpreter through its signature, whose output must match Keras within `atol`.
     Returns the flatbuffer.
     """
+    import tempfile
+
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    flatbuffer = converter.convert()
+    names = [t.name for t in model.inputs]
+    if not isinstance(inputs, dict):
+        inputs = {names[0]: inputs}
+    specs = [
+        tf.TensorSpec(inputs[n].shape, keras.backend.standardize_dtype(inputs[n].dtype), n)
+        for n in names
+    ]
 
-    interpreter = Interpreter(model_content=flatbuffer)
-    input_detail = interpreter.get_input_details()[0]
-    output_detail = interpreter.get_output_details()[0]
-    interpreter.resize_tensor_input(input_detail["index"], list(inputs.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(input_detail["index"], inputs)
-    interpreter.invoke()
-    got = interpreter.get_tensor(output_detail["index"])
+    def serve(*tensors):
+        return {"out": model(dict(zip(names, tensors, strict=True)), training=False)}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serve", serve, input_signature=specs)
+        archive.write_out(tmp, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serve"])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        flatbuffer = converter.convert()
+
+    runner = Interpreter(model_content=flatbuffer).get_signature_runner("serve")
+    got = runner(**inputs)["out"]
     expected = keras.ops.convert_to_numpy(model(inputs, training=False))
     np.testing.assert_allclose(got, expected, atol=atol, rtol=1e-5)
     return flatbuffer
+
+
+def fit_steps(model: keras.Model, inputs: Any, labels: np.ndarray, steps: int = 2) -> list[float]:
+    """Compiles with SGD and cross-entropy on the model's output kind, runs `steps` steps
+    on one batch; returns the losses. The model's weights change."""
+    from kvideo.models import outputs_logits
+
+    model.compile(
+        keras.optimizers.SGD(0.01),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=outputs_logits(model)),
+    )
+    return [float(model.train_on_batch(inputs, labels)) for _ in range(steps)]

@@ -133,6 +133,9 @@ def test_train_main_resumes_after_being_killed(motion_demo_dir, tmp_path):
         (["--epochs=0"], "epochs"),
         (["--strategy=cluster"], "strategy"),
         (["--experiment=nope"], "experiment"),
+        (["--model=r2plus1d_81"], "r2plus1d_18"),  # lists the registered names
+        (["--head=lstm"], "consensus"),
+        (["--head_args=units"], "name=value"),
     ],
 )
 def test_train_main_rejects_bad_flags(flags, message, tmp_path):
@@ -141,6 +144,25 @@ def test_train_main_rejects_bad_flags(flags, message, tmp_path):
     assert process.returncode != 0
     assert message in output
     assert not (tmp_path / "metrics.csv").exists()
+
+
+def test_a_per_frame_model_with_a_chosen_head_trains_from_the_registry(motion_demo_dir, tmp_path):
+    import keras
+
+    experiment = tiny_experiment(
+        motion_demo_dir,
+        preset="lrcn_tiny",
+        head_args={"cell": "gru", "units": 16},
+        num_frames=4,
+        epochs=1,
+    )
+    summary = train_and_evaluate(experiment, tmp_path)
+    assert summary["test_videos"] == 72
+    model = keras.models.load_model(tmp_path / "model.keras")
+    assert (model.head, model.head_args) == ("recurrent", {"cell": "gru", "units": 16})
+    assert model.get_layer("gru1").units == 16
+    assert model.input_shape == (None, 4, None, None, 3)
+    assert model.preprocessing.crop_size == 32
 
 
 def test_replace_fields_reaches_nested_settings_and_rejects_unknown_names():

@@ -65,12 +65,16 @@ class ClipPreprocessing(keras.layers.Layer):
         self.std = std
 
     def build(self, input_shape):
+        self._check_channels(input_shape)
+
+    def _check_channels(self, input_shape) -> int:
         channels = input_shape[-1]
         if channels is None or channels % len(self.mean):
             raise ValueError(
                 f"ClipPreprocessing has {len(self.mean)} channel statistics, which do not "
                 f"tile the input's {channels} channels. Received: input_shape={input_shape}"
             )
+        return channels
 
     def channel_stats(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
         """`mean` and `std` tiled to `channels` values (float64)."""
@@ -80,7 +84,7 @@ class ClipPreprocessing(keras.layers.Layer):
     def call(self, clips):
         size = self.crop_size
         static = tuple(clips.shape)
-        channels = static[-1]
+        channels = self._check_channels(static)
         x = ops.cast(clips, "float32")
         shape = ops.shape(x)
         if static[2] != size or static[3] != size:

@@ -167,9 +167,12 @@ class VideoClassifier(keras.Model):
         self.output_kind = output_kind
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        # A bare clip tensor is the one named input.
+        # A bare clip tensor is the one named input; from a dict of several (a two-stream
+        # dataset's features) the model takes its own.
         if not isinstance(inputs, Mapping):
             inputs = {self.input_name: inputs}
+        elif self.input_name in inputs and len(inputs) > 1:
+            inputs = {self.input_name: inputs[self.input_name]}
         return super().__call__(inputs, *args, **kwargs)
 
     def get_config(self) -> dict[str, Any]:
@@ -362,7 +365,7 @@ def build_video_classifier(
         model_spec, model_backbone, crop_size = None, backbone, None
     else:
         model_spec, model_backbone, crop_size = _registered_backbone(
-            backbone, input_shape, preprocessing, weights, backbone_kwargs
+            backbone, input_shape, preprocessing, weights, backbone_kwargs, head
         )
         if name is None and isinstance(backbone, str):
             name = backbone
@@ -416,8 +419,13 @@ def _registered_backbone(
     preprocessing: bool,
     weights: str | os.PathLike | None,
     overrides: dict[str, Any],
+    head: str | None,
 ) -> tuple[spec.ModelSpec, keras.Model, int]:
-    """The registered model's spec, its built backbone (weights loaded) and crop size."""
+    """The registered model's spec, its built backbone (weights loaded) and crop size.
+
+    Without `input_shape`, a 3D backbone takes clips of any length when the head pools
+    them, and the registered clip length when the head looks at time.
+    """
     if isinstance(backbone, dict):  # ResNet-3D kwargs, as before the registry
         model_spec = spec.ModelSpec(
             name="custom",
@@ -446,7 +454,8 @@ def _registered_backbone(
     config.update(overrides)
     if input_shape is None:
         crop = model_spec.crop_size if preprocessing else None
-        frames = model_spec.num_frames if model_spec.backbone_input == spec.FRAME else None
+        fixed = model_spec.backbone_input == spec.FRAME or (head or model_spec.head) != "pool"
+        frames = model_spec.num_frames if fixed else None
         input_shape = (frames, crop, crop, model_spec.channels)
     input_shape = tuple(input_shape)
     if len(input_shape) != 4:
