@@ -475,7 +475,7 @@ def _registered_backbone(
             if entry.backbone_arg is not None:
                 config[entry.backbone_arg] = entry.name
             else:
-                weights_file = weights_table.fetch(entry)
+                weights_file = weights_table.fetch(entry, model_spec.name)
     model_backbone = model_spec.build_backbone(**config)
     if weights_file is not None:
         weights_table.load_backbone_weights(model_backbone, weights_file, model_spec.name)

@@ -5,24 +5,32 @@ can start from are listed here, by model name and weights name, and loaded by
 ``build_video_classifier(name, num_classes, weights=...)``. Weights are those of the
 *backbone*: the classifier head is new for every dataset.
 
-Two kinds of entries:
+Three kinds of entries:
 
 * weights the backbone's own constructor loads (``backbone_arg``): e.g. a
   ``keras.applications`` network built with ``weights="imagenet"``, which Keras downloads
   and caches on the user's machine;
 * a kvideo weights file (``.weights.h5``, written by ``backbone.save_weights``), fetched
-  from ``origin`` with its SHA-256 checked and cached under ``~/.keras/kvideo/``, e.g.
-  a PyTorch checkpoint converted by a converter module.
+  from ``origin`` with its SHA-256 checked and cached under ``~/.keras/kvideo/``;
+* a published checkpoint of another framework (e.g. a PyTorch ``.pth``), fetched from
+  ``origin`` the same way and turned into a ``.weights.h5`` beside it by ``convert``, a
+  converter module's function (run once; the result is cached).
 
-`weights` may also be the path of a ``.weights.h5`` file of your own. No entries are
-registered for the ResNet-3D family yet: converted checkpoints are still to come, and
-until then no docstring in kvideo claims that they load.
+Converter conventions: a converter is its own module in its family's folder
+(``kvideo/models/<family>/convert_<source>.py``) with a function
+``convert(checkpoint_path, output_path, model_name) -> output_path`` and a command line
+(``python -m kvideo.models.<family>.convert_<source> --checkpoint=... --output=...``), and
+its own parity test against the reference implementation. The framework it reads
+(``torch``, ``transformers``) is an optional extra imported by the converter alone.
+
+`weights` may also be the path of a ``.weights.h5`` file of your own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from typing import Any
 
 
@@ -37,10 +45,13 @@ class PretrainedWeights:
         backbone_arg: when set, the backbone's constructor loads the weights itself:
             it is called with ``{backbone_arg: name}`` (``keras.applications``' own
             ``weights="imagenet"``).
-        origin: URL of the kvideo ``.weights.h5`` file (when not `backbone_arg`).
+        origin: URL of the file to fetch (when not `backbone_arg`): a kvideo
+            ``.weights.h5``, or with `convert` a checkpoint of another framework.
         file_name: the cached file's name.
         file_hash: SHA-256 of the file, checked after download.
         size_bytes: the file's size, for the docs.
+        convert: ``convert(checkpoint_path, output_path, model_name) -> output_path``,
+            turning the fetched checkpoint into a kvideo ``.weights.h5``.
     """
 
     name: str
@@ -51,6 +62,7 @@ class PretrainedWeights:
     file_name: str | None = None
     file_hash: str | None = None
     size_bytes: int | None = None
+    convert: Callable[[str, str, str], str] | None = None
 
     def __post_init__(self):
         if (self.backbone_arg is None) == (self.origin is None):
@@ -87,20 +99,27 @@ def get_weights(model: str, weights: str) -> PretrainedWeights:
     return WEIGHTS[model][weights]
 
 
-def fetch(entry: PretrainedWeights) -> str:
-    """Downloads (once) and checks the kvideo weights file of `entry`; returns its path."""
+def fetch(entry: PretrainedWeights, model: str) -> str:
+    """The kvideo ``.weights.h5`` of `entry` for `model`: downloaded once (SHA-256
+    checked) and, for another framework's checkpoint, converted once; returns its path."""
     import keras
 
     try:
-        return keras.utils.get_file(
+        path = keras.utils.get_file(
             entry.file_name, entry.origin, file_hash=entry.file_hash, cache_subdir="kvideo"
         )
     except Exception as err:  # network errors come in many types
         raise ValueError(
             f"Could not fetch the {entry.name!r} weights from {entry.origin} ({err}). "
             f"Download the file yourself, check its SHA-256 ({entry.file_hash}), and pass "
-            "its path as weights=."
+            "its path (converted, if it is not a .weights.h5) as weights=."
         ) from err
+    if entry.convert is None:
+        return path
+    converted = os.path.join(os.path.dirname(path), f"{model}_{entry.name}.weights.h5")
+    if not os.path.isfile(converted):
+        entry.convert(path, converted, model)
+    return converted
 
 
 def load_backbone_weights(backbone: Any, path: str | os.PathLike, model: str) -> None:
