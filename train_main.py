@@ -42,6 +42,14 @@ _TRAIN_CROP = flags.DEFINE_enum(
     "train_crop", None, ["multiscale", "random_resized", "center"], "Training crop."
 )
 _TEST_CROP = flags.DEFINE_enum("test_crop", None, ["center", "three_crop"], "Test crop.")
+_VALIDATION_SPLIT = flags.DEFINE_string(
+    "validation_split", None, "A validation split of the dataset's own (default: hold out)."
+)
+_VALIDATION_FRACTION = flags.DEFINE_float(
+    "validation_fraction",
+    None,
+    "Share of each class held out of the training split for validation (0: none).",
+)
 _FLIP = flags.DEFINE_bool("flip", None, "Random horizontal flips in training.")
 _RESIZE_IN_PIPELINE = flags.DEFINE_bool(
     "resize_in_pipeline", None, "Resize clips on the host (fixed shapes) instead of in the model."
@@ -70,6 +78,12 @@ _OPTIMIZER = flags.DEFINE_enum("optimizer", None, list(config.OPTIMIZERS), "Opti
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Peak learning rate.")
 _MOMENTUM = flags.DEFINE_float("momentum", None, "SGD momentum.")
 _WEIGHT_DECAY = flags.DEFINE_float("weight_decay", None, "Weight decay.")
+_WEIGHT_DECAY_KIND = flags.DEFINE_enum(
+    "weight_decay_kind",
+    None,
+    list(config.WEIGHT_DECAY_KINDS),
+    "l2: added to the gradient, as PyTorch/Caffe and papers; decoupled: as AdamW.",
+)
 _SCHEDULE = flags.DEFINE_enum("lr_schedule", None, list(config.SCHEDULES), "LR schedule.")
 _WARMUP = flags.DEFINE_float("warmup_epochs", None, "Linear warmup epochs.")
 _STEP_EPOCHS = flags.DEFINE_list("lr_step_epochs", None, "Epochs where step decay applies.")
@@ -117,13 +131,20 @@ def main(argv):
 
     try:
         experiment = _experiment()
+        config.check_experiment(experiment)
     except ValueError as err:
         # Bad settings are the user's to fix; say so before any work (TensorFlow included).
         raise app.UsageError(str(err)) from err
+    import tfds_builders  # noqa: F401  (registers kvideo's dataset builders with TFDS)
     from kvideo.training import trainer
 
     summary = trainer.train_and_evaluate(experiment, _OUTPUT_DIR.value)
-    print(f"\nTest top-1 accuracy: {summary['test_top1']:.3f}  top-5: {summary['test_top5']:.3f}")
+    top_k = "".join(
+        f"  {key[5:]}: {value:.3f}"
+        for key, value in summary.items()
+        if key.startswith("test_top") and key != "test_top1"
+    )
+    print(f"\nTest top-1 accuracy: {summary['test_top1']:.3f}{top_k}")
     print(f"  on {summary['test_videos']} test videos, trained in {summary['train_seconds']} s")
     for key in ("model", "evaluation", "saved_model", "tflite_float32", "tflite_float16"):
         if key in summary:
@@ -156,6 +177,9 @@ def _experiment() -> config.Experiment:
         learning_rate=_LEARNING_RATE.value,
         momentum=_MOMENTUM.value,
         weight_decay=_WEIGHT_DECAY.value,
+        weight_decay_kind=_WEIGHT_DECAY_KIND.value,
+        validation_split=_VALIDATION_SPLIT.value,
+        validation_fraction=_VALIDATION_FRACTION.value,
         schedule=_SCHEDULE.value,
         warmup_epochs=_WARMUP.value,
         step_epochs=tuple(int(e) for e in step_epochs) if step_epochs else None,

@@ -397,12 +397,44 @@ def test_make_clip_dataset_rejects_bad_arguments(motion_demo_dir):
         pipeline.Augmentation(test_crop="five_crop")
 
 
-def test_window_helpers_are_consistent_with_augment():
-    """`Augmentation.test_windows` is the documented augment window for each test crop."""
-    three = pipeline.Augmentation(test_crop="three_crop").test_windows(48, 80)
-    np.testing.assert_array_equal(three, augment.three_crop_windows(48, 80, 1.0))
-    centre = pipeline.Augmentation(test_crop_fraction=0.5).test_windows(48, 80)
-    np.testing.assert_array_equal(centre, augment.center_crop_window(48, 80, 0.5)[None])
+def test_test_windows_on_non_square_frames():
+    """Three squares along the long side; the centre crop in the middle. Literal windows."""
+    three = pipeline.Augmentation(test_crop="three_crop").test_windows(48, 80).numpy()
+    np.testing.assert_array_equal(three, [[0, 0, 48, 48], [0, 16, 48, 48], [0, 32, 48, 48]])
+    portrait = pipeline.Augmentation(test_crop="three_crop").test_windows(80, 48).numpy()
+    np.testing.assert_array_equal(portrait, [[0, 0, 48, 48], [16, 0, 48, 48], [32, 0, 48, 48]])
+    centre = pipeline.Augmentation(test_crop_fraction=0.5).test_windows(48, 80).numpy()
+    np.testing.assert_array_equal(centre, [[12, 28, 24, 24]])
+
+
+def test_multi_clip_three_crop_views_of_non_square_frames_are_evaluation_and_export():
+    """3 clips x 3 crops of 36x60 frames: the pipeline's views are the frames at the
+    literal indices and windows below, clip-major, and export's batched transform on the
+    same decoded frames gives exactly them."""
+    from kvideo.export import frames_to_views
+
+    frames = storage.encode_jpeg_frames(vf.index_frames(20, 36, 60))
+    rows = [row("wide", 1, 20, frames, storage.JPEG)]
+    sampling = pipeline.ClipSampling(num_frames=4, frame_stride=2, num_clips=3)
+    augmentation = pipeline.Augmentation(crop_size=24, test_crop="three_crop")
+    dataset = pipeline.make_clip_dataset(
+        examples_dataset(rows, storage.JPEG),
+        storage_kind=storage.JPEG,
+        training=False,
+        batch_size=1,
+        clip_sampling=sampling,
+        augmentation=augmentation,
+    )
+    [(views, labels)] = batches(dataset)
+    assert views.shape == (1, 9, 4, 36, 36, 3) and labels.tolist() == [1]
+    decoded = np.stack([tf.io.decode_jpeg(f).numpy() for f in frames])
+    # Clip starts spread over the 13 frames of slack: 0, round(6.5) = 6, 13.
+    indices = [[0, 2, 4, 6], [6, 8, 10, 12], [13, 15, 17, 19]]
+    columns = [0, 12, 24]  # three 36x36 squares along the 60-pixel side
+    expected = np.stack([decoded[clip][:, :, x : x + 36] for clip in indices for x in columns])
+    np.testing.assert_array_equal(views[0], expected)
+    exported = frames_to_views(tf.constant(decoded[None]), sampling, augmentation).numpy()
+    np.testing.assert_array_equal(exported[0], expected)
 
 
 # --- Crop sizes and batching ------------------------------------------------------------

@@ -223,3 +223,19 @@ def test_bad_arguments_raise_value_error(build, message):
     with pytest.raises(ValueError) as info:
         build()
     assert message in str(info.value)
+
+
+def test_strided_convolution_pads_symmetrically_like_pytorch():
+    """A 1x3x3 kernel of ones, stride (1, 2, 2), on a 4x4 frame holding 1..16: PyTorch pads
+    one pixel on every side, so the windows are centred on pixels (0, 0), (0, 2), (2, 0)
+    and (2, 2). Keras's own "same" padding would centre them on (1, 1), (1, 3), ... and
+    give [[54, 45], [72, 54]] instead."""
+    from kvideo.models.resnet3d.blocks import padded_conv3d
+
+    inputs = keras.Input((1, 4, 4, 1))
+    model = keras.Model(inputs, padded_conv3d(inputs, 1, (1, 3, 3), (1, 2, 2), name="conv"))
+    model.get_layer("conv").kernel.assign(np.ones((1, 3, 3, 1, 1), np.float32))
+    frame = np.arange(1, 17, dtype=np.float32).reshape(1, 1, 4, 4, 1)
+    out = keras.ops.convert_to_numpy(model(frame))[0, 0, :, :, 0]
+    # 1+2+5+6, 2+3+4+6+7+8, 5+6+9+10+13+14, 6+7+8+10+11+12+14+15+16
+    np.testing.assert_array_equal(out, [[14, 30], [57, 99]])

@@ -61,9 +61,10 @@ def test_run_writes_its_artefacts_and_finished_run_is_not_retrained(motion_demo_
         "metrics.csv",
         "training_curves.png",
         "model.keras",
-        "evaluation.json",
+        "test_evaluation.json",
+        "validation_videos.txt",
         "checkpoints/last.keras",
-        "checkpoints/best.keras",
+        "checkpoints/best_validation.keras",
     ):
         assert (tmp_path / name).is_file(), name
     assert any((tmp_path / "logs").rglob("events.out.tfevents.*"))
@@ -124,6 +125,7 @@ def test_train_main_resumes_after_being_killed(motion_demo_dir, tmp_path):
     # Resumed after the finished epoch(s): every epoch logged once, none started over.
     assert epochs == sorted(set(epochs)) and epochs[-1] == 2, epochs
     assert "Test top-1 accuracy" in output and "model.keras" in output
+    assert "Resuming the interrupted run" in output
 
 
 @pytest.mark.parametrize(
@@ -220,42 +222,148 @@ def test_mirrored_strategy_trains_on_two_replicas(motion_demo_dir, tmp_path):
     assert (tmp_path / "model.keras").is_file()
 
 
-def test_own_class_folders_train_and_evaluate_with_several_views(tmp_path):
-    # The custom-dataset path: video_folder from a manual dir, bytes storage decoded with
-    # PyAV at read time, TSN sampling, 2 clips x 3 crops per test video.
-    experiment = replace_fields(
-        get_experiment("video_folder_tsn_r2plus1d_18"),
-        dataset="video_folder/bytes",
-        manual_dir=str(REPO / "tfds_builders" / "video_folder" / "dummy_data"),
-        data_dir=str(tmp_path / "data"),
-        preset="r3d_tiny",
-        num_segments=4,
-        crop_size=32,
-        batch_size=2,
-        epochs=1,
-        export=False,
+def test_binary_class_folders_through_train_main_from_build_to_export(tmp_path):
+    # The custom-dataset path a user takes: two class folders ("action vs not"), built
+    # by train_main, bytes storage decoded with PyAV at read time, TSN sampling, 2 clips
+    # x 3 crops per test video, exported at the end (top-k had crashed export below 5
+    # classes; the TFLite JSON had no sampling settings).
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    run = tmp_path / "run"
+    process = _train_main(
+        "--experiment=video_folder_tsn_r2plus1d_18",
+        "--dataset=video_folder/bytes",
+        f"--manual_dir={REPO / 'tfds_builders' / 'video_folder' / 'dummy_data'}",
+        f"--data_dir={data_dir}",
+        f"--output_dir={run}",
+        "--model=r3d_tiny",
+        "--num_segments=4",
+        "--crop_size=32",
+        "--batch_size=2",
+        "--epochs=1",
     )
-    summary = train_and_evaluate(experiment, tmp_path / "run")
-    report = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    output, _ = process.communicate(timeout=900)
+    assert process.returncode == 0, output[-4000:]
+    assert "Test top-1 accuracy" in output and "top5" not in output
+
+    report = json.loads((run / "test_evaluation.json").read_text())
     assert report["class_names"] == ["clapping", "waving"]
-    assert report["views_per_video"] == 6
-    assert summary["test_videos"] == report["num_videos"] == 2  # one per class held out
+    assert report["split"] == "test" and report["views_per_video"] == 6
+    assert report["num_videos"] == 2  # one per class held out for test
+    assert not [key for key in report if key.startswith("top") and key != "top1"]
+    summary = json.loads((run / "summary.json").read_text())
     assert summary["skipped_videos"] == []
+    assert summary["validation_videos"] == 2  # one per class held out of training
+    held = (run / "validation_videos.txt").read_text().split()
+    assert len(held) == 2 and {v.split("/")[0] for v in held} == {"clapping", "waving"}
+
+    sidecar = json.loads(pathlib.Path(summary["tflite_float32"]).with_suffix(".json").read_text())
+    assert sidecar["clip_sampling"] == {
+        "method": "tsn",
+        "num_frames": 16,
+        "frame_stride": 1,
+        "num_segments": 4,
+        "num_clips": 2,
+    }
+    assert sidecar["augmentation"]["test_crop"] == "three_crop"
+    contract = json.loads(
+        (pathlib.Path(summary["saved_model"]) / "assets.extra" / "kvideo_export.json").read_text()
+    )
+    assert contract["signatures"]["serving_default"]["outputs"]["top_k_labels"] == (
+        "string (batch, 2)"
+    )
 
 
 def test_mixed_precision_run_trains_and_restores_the_global_policy(motion_demo_dir, tmp_path):
     import keras
+    import tensorflow as tf
 
-    summary = train_and_evaluate(
-        tiny_experiment(motion_demo_dir, epochs=1, mixed_precision=True), tmp_path
-    )
-    assert 0.0 <= summary["test_top1"] <= 1.0
+    from kvideo.training.trainer import build_model
+
+    experiment = tiny_experiment(motion_demo_dir, epochs=1, mixed_precision=True)
+    train_and_evaluate(experiment, tmp_path)
     assert keras.mixed_precision.global_policy().name == "float32"
     model = keras.models.load_model(tmp_path / "model.keras")
     # Computation in bfloat16 on CPU (float16 on GPU), the classifier head in float32.
     assert model.get_layer("logits").dtype_policy.name == "float32"
-    import tensorflow as tf
-
     expected = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
     convs = [layer for layer in model.backbone.layers if "conv" in layer.name]
     assert convs and all(layer.dtype_policy.name == expected for layer in convs)
+    # The trained mixed-precision model computes what its float32 twin computes.
+    twin = build_model(experiment, 6)  # the global policy is float32 again
+    assert all(layer.dtype_policy.name == "float32" for layer in twin.backbone.layers)
+    twin.set_weights(model.get_weights())
+    clips = np.random.default_rng(0).integers(0, 256, (8, 8, 40, 40, 3)).astype(np.uint8)
+    mixed = keras.ops.convert_to_numpy(keras.ops.softmax(model(clips, training=False)))
+    full = keras.ops.convert_to_numpy(keras.ops.softmax(twin(clips, training=False)))
+    assert np.max(np.abs(mixed - full)) < 0.05
+    assert np.mean(mixed.argmax(axis=1) == full.argmax(axis=1)) >= 0.75
+
+
+def test_l2_weight_decay_is_the_papers_sgd_update():
+    """With `weight_decay_kind="l2"` SGD decays as PyTorch/Caffe do: `v = m v + wd w`,
+    `w -= lr v`. A Dense layer on zero inputs gets no gradient from the data, so its kernel
+    moves by weight decay alone; decoupled decay (`w *= 1 - lr wd`) would not match."""
+    import keras
+
+    from kvideo.training.trainer import compile_model
+
+    experiment = replace_fields(
+        get_experiment("motion_demo"),
+        learning_rate=0.1,
+        momentum=0.9,
+        weight_decay=0.01,
+        weight_decay_kind="l2",
+        schedule="constant",
+        warmup_epochs=0.0,
+        epochs=1,
+    )
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, use_bias=False)(inputs))
+    start = np.array([[1.0, -2.0], [0.5, 0.0], [3.0, 1.0]], np.float32)
+    model.layers[-1].kernel.assign(start)
+    compile_model(model, experiment, steps_per_epoch=10, num_classes=2)
+    for _ in range(3):
+        model.train_on_batch(np.zeros((4, 3), np.float32), np.array([0, 1, 0, 1]))
+    weights, velocity = start.astype(np.float64), np.zeros((3, 2))
+    for _ in range(3):
+        velocity = 0.9 * velocity + 0.01 * weights
+        weights = weights - 0.1 * velocity
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.layers[-1].kernel), weights, rtol=1e-6
+    )
+    decoupled = start * (1 - 0.1 * 0.01) ** 3
+    assert np.max(np.abs(weights - decoupled)) > 1e-3  # the two kinds differ here
+
+
+def test_validation_is_held_out_of_training_and_never_the_test_split(motion_demo_dir, tmp_path):
+    import tensorflow_datasets as tfds
+
+    from kvideo.data.pipeline import load_examples
+    from kvideo.training.trainer import make_datasets
+
+    experiment = tiny_experiment(motion_demo_dir, validation_fraction=0.25)
+    builder = tfds.builder("motion_demo/jpeg", data_dir=str(motion_demo_dir))
+    datasets = make_datasets(experiment, builder, tmp_path)
+    held = set((tmp_path / "validation_videos.txt").read_text().split())
+    ids = {
+        split: {
+            e["video_id"].decode() for e in load_examples(builder, split)[0].as_numpy_iterator()
+        }
+        for split in ("train", "test")
+    }
+    assert len(held) == 6 * 12  # a quarter of each class's 48 training videos
+    assert held <= ids["train"] and not held & ids["test"]
+    assert (datasets.num_train, datasets.num_validation) == (288 - 72, 72)
+    labels = [int(y) for _, batch in datasets.validation for y in batch.numpy()]
+    assert len(labels) == 72 and np.bincount(labels).tolist() == [12] * 6
+    with pytest.raises(ValueError, match="must not be the test split"):
+        replace_fields(experiment, validation_split="test")
+
+
+def test_settings_that_cannot_work_fail_before_any_work(tmp_path):
+    missing = tmp_path / "no" / "such" / "dir"
+    process = _train_main(f"--data_dir={missing}", f"--output_dir={tmp_path / 'run'}")
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode != 0 and "data_dir" in output and "not an existing" in output
+    assert not missing.exists() and not (tmp_path / "run").exists()

@@ -81,6 +81,11 @@ def load_examples(
 ) -> tuple[tf.data.Dataset, str, tfds.core.DatasetInfo]:
     """Reads a built kvideo dataset with its frames left encoded.
 
+    With `shuffle_files` the dataset's files are read in a seeded random order (a new one
+    every epoch), several at a time, one example from each in turn: with TFDS's own
+    shuffle of examples when it wrote them, this is the light part of shuffling (see
+    `make_clip_dataset`'s `shuffle_buffer` for the rest).
+
     Returns:
         (examples, storage, info): the raw examples, "jpeg" or "bytes", and the
         dataset's `DatasetInfo` (class names are `info.features["label"].names`).
@@ -89,11 +94,56 @@ def load_examples(
         builder = tfds.builder(builder, data_dir=data_dir)
     kind = storage.storage_of(builder.info.features)
     decoders = {storage.FRAMES_KEY: tfds.decode.SkipDecoding()} if kind == storage.JPEG else None
-    read_config = tfds.ReadConfig(shuffle_seed=seed)
+    read_config = tfds.ReadConfig(
+        shuffle_seed=seed,
+        interleave_cycle_length=16,
+        interleave_block_length=1,
+        # TFDS caches small datasets in memory by itself; the pipeline's own reads (a
+        # sample batch, a held-out index) then warn that they left the cache unfinished.
+        try_autocache=False,
+    )
     examples = builder.as_dataset(
         split=split, decoders=decoders, shuffle_files=shuffle_files, read_config=read_config
     )
     return examples, kind, builder.info
+
+
+def split_index(
+    builder: tfds.core.DatasetBuilder, split: str
+) -> tuple[list[str], list[int], list[str] | None]:
+    """The video ids, labels and (when the dataset stores them) groups of a split.
+
+    One pass over the split that decodes no frames (it still reads the stored bytes).
+
+    Returns:
+        `(video_ids, labels, groups)`; `groups` is None when the dataset has no `group`
+        feature (UCF101's gNN).
+    """
+    kind = storage.storage_of(builder.info.features)
+    heavy = storage.FRAMES_KEY if kind == storage.JPEG else storage.VIDEO_KEY
+    examples = builder.as_dataset(split=split, decoders={heavy: tfds.decode.SkipDecoding()})
+    has_group = "group" in builder.info.features
+    keys = ["video_id", "label"] + (["group"] if has_group else [])
+    examples = examples.map(lambda e: {k: e[k] for k in keys})
+    ids, labels, groups = [], [], []
+    for example in examples.as_numpy_iterator():
+        ids.append(example["video_id"].decode("utf-8"))
+        labels.append(int(example["label"]))
+        if has_group:
+            groups.append(str(example["group"]))
+    return ids, labels, groups if has_group else None
+
+
+def select_videos(examples: tf.data.Dataset, video_ids: set[str], keep: bool) -> tf.data.Dataset:
+    """The examples whose `video_id` is in `video_ids` (`keep=True`) or is not (False)."""
+    if not video_ids:
+        return examples.take(0) if keep else examples
+    keys = sorted(video_ids)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(keys), tf.ones([len(keys)], tf.bool)),
+        default_value=False,
+    )
+    return examples.filter(lambda e: tf.equal(table.lookup(e["video_id"]), keep))
 
 
 def make_clip_dataset(
@@ -105,7 +155,7 @@ def make_clip_dataset(
     clip_sampling: ClipSampling = ClipSampling(),
     augmentation: Augmentation = Augmentation(),
     seed: int = 0,
-    shuffle_buffer: int = 512,
+    shuffle_buffer: int = 64,
     skip_log: SkipLog | None = None,
     drop_remainder: bool | None = None,
     num_parallel_calls: int = tf.data.AUTOTUNE,
@@ -121,7 +171,14 @@ def make_clip_dataset(
         clip_sampling: which frames make a clip.
         augmentation: spatial transform.
         seed: makes shuffling and every random choice reproducible.
-        shuffle_buffer: examples held for shuffling when training.
+        shuffle_buffer: encoded examples held for shuffling when training. This buffer is
+            most of what the pipeline holds in memory: `shuffle_buffer` times the mean
+            stored size of an example (a 7 s UCF101 video: ~0.4 MB as XviD bytes, ~0.6 MB
+            as JPEG frames at short side 128, ~2 MB at 256), plus the clips in flight
+            (decoded frames of up to AUTOTUNE parallel examples, and the prefetched
+            batches). Shuffling examples across the whole split comes mostly from the
+            file order (`load_examples(shuffle_files=True)`) and TFDS's shuffle at build
+            time, so a small buffer suffices.
         skip_log: receives every dropped example; a fresh one is made if None.
         drop_remainder: drop a last partial batch; defaults to `training`.
 

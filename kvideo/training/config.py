@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from typing import Any
 
 from kvideo.data.config import Augmentation, ClipSampling
@@ -16,6 +17,7 @@ from kvideo.models.spec import HEAD_NAMES
 STRATEGIES = ("default", "mirrored", "tpu")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
+WEIGHT_DECAY_KINDS = ("l2", "decoupled")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,10 +28,18 @@ class DataConfig:
         dataset: TFDS name with config, e.g. "motion_demo/jpeg" or "video_folder/bytes".
         data_dir: TFDS data directory (TFDS's default when None).
         manual_dir: source directory for builders that read local files (video_folder).
-        train_split, test_split: split names.
+        train_split, test_split: split names. The test split is read once, for the final
+            evaluation; nothing during training looks at it.
+        validation_split: a split the dataset provides for validation; when None,
+            `validation_fraction` of each class is held out of `train_split`
+            (stratified, seeded, whole groups where the dataset stores them: see
+            `kvideo.data.splits`). Per-epoch validation and the best checkpoint use it.
+        validation_fraction: the share held out when there is no `validation_split`;
+            0 trains on everything, without per-epoch validation.
         clip_sampling: frame sampling; `num_clips` applies to the final evaluation.
         augmentation: spatial transform for training and test.
-        shuffle_buffer: examples held for shuffling.
+        shuffle_buffer: encoded examples held for shuffling, on top of the shuffled order
+            of the dataset's files (see `make_clip_dataset` for what that costs in memory).
     """
 
     dataset: str = "motion_demo/jpeg"
@@ -37,9 +47,25 @@ class DataConfig:
     manual_dir: str | None = None
     train_split: str = "train"
     test_split: str = "test"
+    validation_split: str | None = None
+    validation_fraction: float = 0.1
     clip_sampling: ClipSampling = ClipSampling()
     augmentation: Augmentation = Augmentation()
-    shuffle_buffer: int = 512
+    shuffle_buffer: int = 64
+
+    def __post_init__(self):
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(
+                "`validation_fraction` must be in [0, 1). "
+                f"Received: validation_fraction={self.validation_fraction!r}"
+            )
+        if self.validation_split is not None and self.validation_split == self.test_split:
+            raise ValueError(
+                "The validation split must not be the test split: choosing a model on the "
+                f"test split leaks it. Received: validation_split={self.validation_split!r}"
+            )
+        if not isinstance(self.shuffle_buffer, int) or self.shuffle_buffer < 1:
+            raise ValueError(f"`shuffle_buffer` must be >= 1. Received: {self.shuffle_buffer!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +108,13 @@ class OptimizerConfig:
         name: "sgd" (with `momentum`, Nesterov off), "adam" or "adamw".
         learning_rate: peak learning rate (after warmup).
         momentum: SGD momentum.
-        weight_decay: decoupled weight decay applied by the Keras optimizer (0 = off).
+        weight_decay: strength of weight decay (0 = off), of the kind `weight_decay_kind`.
+        weight_decay_kind: ``"l2"``, the PyTorch/Caffe ``weight_decay`` that papers report:
+            ``weight_decay * w`` is added to every trainable variable's gradient (so SGD's
+            momentum amplifies it, ~10x at 0.9); or ``"decoupled"`` (Loshchilov & Hutter):
+            the optimizer shrinks weights by ``lr * weight_decay * w`` apart from the
+            gradient, as Keras optimizers and AdamW do. Default: decoupled for AdamW (by
+            definition), L2 otherwise.
         schedule: "constant", "step" (multiply by `step_factor` at each of `step_epochs`)
             or "cosine" (to zero at the last epoch).
         warmup_epochs: linear warmup from 0, counted in epochs (may be fractional).
@@ -93,6 +125,7 @@ class OptimizerConfig:
     learning_rate: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 1e-4
+    weight_decay_kind: str | None = None
     schedule: str = "cosine"
     warmup_epochs: float = 0.0
     step_epochs: tuple[int, ...] = ()
@@ -112,6 +145,25 @@ class OptimizerConfig:
             raise ValueError(f"`warmup_epochs` must be >= 0. Received: {self.warmup_epochs}")
         if self.schedule == "step" and not self.step_epochs:
             raise ValueError("schedule='step' needs `step_epochs`. Received: step_epochs=()")
+        if self.weight_decay_kind not in (None, *WEIGHT_DECAY_KINDS):
+            raise ValueError(
+                f"`weight_decay_kind` must be one of {WEIGHT_DECAY_KINDS}. "
+                f"Received: weight_decay_kind={self.weight_decay_kind!r}"
+            )
+        if self.name == "adamw" and self.decay_kind != "decoupled":
+            raise ValueError(
+                "AdamW's weight decay is decoupled by definition; use name='adam' for Adam "
+                "with an L2 term. Received: name='adamw', weight_decay_kind='l2'"
+            )
+        if self.weight_decay < 0:
+            raise ValueError(f"`weight_decay` must be >= 0. Received: {self.weight_decay}")
+
+    @property
+    def decay_kind(self) -> str:
+        """`weight_decay_kind`, or its default: decoupled for AdamW, L2 otherwise."""
+        if self.weight_decay_kind is not None:
+            return self.weight_decay_kind
+        return "decoupled" if self.name == "adamw" else "l2"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +204,23 @@ class Experiment:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+def check_experiment(experiment: Experiment) -> None:
+    """What can be checked before any work: the directories the data comes from.
+
+    Raises:
+        ValueError: for a `data_dir` or `manual_dir` that does not exist (TFDS would
+            create a mistyped `data_dir` and build the dataset there).
+    """
+    data = experiment.data
+    for name in ("data_dir", "manual_dir"):
+        path = getattr(data, name)
+        if path is not None and "://" not in path and not os.path.isdir(path):
+            raise ValueError(
+                f"`{name}` is not an existing directory (create it first if it is meant to be "
+                f"new). Received: {name}={path!r}"
+            )
 
 
 def replace_fields(experiment: Experiment, **overrides: Any) -> Experiment:

@@ -48,29 +48,54 @@ def predict_video_scores(
     return np.concatenate(all_scores), np.concatenate(all_labels)
 
 
+def top_k_for(num_classes: int, k: int = 5) -> int | None:
+    """The top-k worth reporting for `num_classes`: `k`, or fewer for few classes, never all
+    of them (top-`num_classes` accuracy is always 1); None for a binary problem."""
+    k = min(k, num_classes - 1)
+    return k if k >= 2 else None
+
+
 def classification_report(
-    scores: np.ndarray, labels: np.ndarray, class_names: list[str], top_k: int = 5
+    scores: np.ndarray, labels: np.ndarray, class_names: list[str], top_k: int | None = 5
 ) -> dict:
-    """Top-1, top-k, per-class accuracy and the confusion matrix (rows: true class)."""
+    """Top-1, top-k, per-class accuracy and the confusion matrix (rows: true class).
+
+    Args:
+        scores: `(videos, classes)` class scores.
+        labels: `(videos,)` true labels.
+        class_names: one name per class.
+        top_k: reported as ``"top{k}"`` with ``k = min(top_k, classes)``; None reports no
+            top-k.
+    """
     num_classes = scores.shape[-1]
-    ranked = np.argsort(-scores, axis=-1)
+    if len(class_names) != num_classes:
+        raise ValueError(
+            f"{num_classes} classes of scores but {len(class_names)} class names were given."
+        )
+    ranked = np.argsort(-scores, axis=-1, kind="stable")
     predicted = ranked[:, 0]
-    k = min(top_k, num_classes)
     confusion = np.zeros((num_classes, num_classes), np.int64)
     np.add.at(confusion, (labels, predicted), 1)
     per_class = {}
     for index, name in enumerate(class_names):
         total = int(confusion[index].sum())
         per_class[name] = float(confusion[index, index] / total) if total else None
-    return {
+    report = {
         "num_videos": int(len(labels)),
         "top1": float(np.mean(predicted == labels)),
-        f"top{top_k}": float(np.mean((ranked[:, :k] == labels[:, None]).any(axis=1))),
-        "mean_class_accuracy": float(np.mean([a for a in per_class.values() if a is not None])),
-        "per_class_accuracy": per_class,
-        "class_names": list(class_names),
-        "confusion_matrix": confusion.tolist(),
     }
+    if top_k is not None:
+        k = min(top_k, num_classes)
+        report[f"top{k}"] = float(np.mean((ranked[:, :k] == labels[:, None]).any(axis=1)))
+    report.update(
+        {
+            "mean_class_accuracy": float(np.mean([a for a in per_class.values() if a is not None])),
+            "per_class_accuracy": per_class,
+            "class_names": list(class_names),
+            "confusion_matrix": confusion.tolist(),
+        }
+    )
+    return report
 
 
 def write_report(report: dict, path: str | pathlib.Path) -> None:

@@ -1,48 +1,68 @@
 """One call that trains, evaluates and exports: `train_and_evaluate(experiment, output_dir)`.
 
+The pieces are functions of their own (`prepare_dataset`, `make_datasets`, `build_model`,
+`compile_model`, `evaluate_model`, `export_model`), so a program can run any of them.
+
 The output directory holds everything a run makes and is also its resume point:
 
-    experiment.json        the settings used
-    clip_config.json       the evaluation transform (for export/export_main.py)
-    labels.txt             class names, one per line, in label order
-    augmented_clip.png     a training clip after augmentation (what the model sees)
-    backup/                BackupAndRestore state while training; gone when it finishes
-    checkpoints/last.keras the model after the latest epoch; best.keras by val top-1
-    logs/                  TensorBoard
-    metrics.csv            per-epoch loss / top-1 / top-5, train and validation
+    experiment.json            the settings used
+    clip_config.json           the evaluation transform (for export/export_main.py)
+    labels.txt                 class names, one per line, in label order
+    validation_videos.txt      the training videos held out for validation (when held out)
+    augmented_clip.png         a training clip after augmentation (what the model sees)
+    backup/                    BackupAndRestore state while training; gone when it finishes
+    checkpoints/last.keras     the model after the latest epoch
+    checkpoints/best_validation.keras  the model of the best validation top-1 so far
+    logs/                      TensorBoard
+    metrics.csv                per-epoch loss / top-1 / top-k, training and validation
     training_curves.png
-    model.keras            the final model (its presence means training finished)
-    evaluation.json        multi-view test accuracy, per class, confusion matrix
-    export/                SavedModel for TF Serving and .tflite files
+    model.keras                the final model (its presence means training finished)
+    test_evaluation.json       multi-view accuracy on the test split, per class, confusion
+    export/                    SavedModel for TF Serving and .tflite files
+
+Nothing during training reads the test split: validation is a split of the dataset's own
+or a stratified, seeded share of the training split held out (`DataConfig`), and the test
+split is read once, for the final evaluation.
 
 Run it again on the same directory after a crash or a kill and it resumes from the last
-finished epoch (the interrupted epoch starts over); run it after it finished and it only
-re-evaluates and re-exports.
+finished epoch (the interrupted epoch starts over) and says so; run it after it finished
+and it only re-evaluates and re-exports.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import pathlib
 import time
+import warnings
 
 import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from kvideo.data import load_examples, make_clip_dataset
-from kvideo.data.pipeline import SkipLog
+from kvideo.data.pipeline import SkipLog, select_videos, split_index
 from kvideo.data.preview import save_contact_sheet
+from kvideo.data.splits import holdout
 from kvideo.inputs import VIDEO
-from kvideo.models import build_video_classifier, get_model_spec
+from kvideo.models import build_video_classifier, get_model_spec, outputs_logits
 from kvideo.training.callbacks import TrainingCurves
-from kvideo.training.config import Experiment, replace_fields
-from kvideo.training.evaluate import classification_report, predict_video_scores, write_report
+from kvideo.training.config import Experiment, check_experiment, replace_fields
+from kvideo.training.evaluate import (
+    classification_report,
+    predict_video_scores,
+    top_k_for,
+    write_report,
+)
 from kvideo.training.schedules import WarmupSchedule
 
 _log = logging.getLogger(__name__)
+
+VALIDATION_LIST = "validation_videos.txt"
+BEST_CHECKPOINT = "best_validation.keras"
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -63,14 +83,122 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
 
 
 def prepare_dataset(experiment: Experiment) -> tfds.core.DatasetBuilder:
-    """The dataset's builder, building the data first if it is not there yet."""
-    import tfds_builders  # noqa: F401  (registers kvideo's builders with TFDS)
+    """The dataset's builder, building the data first if it is not there yet.
 
+    kvideo's own builders must be registered with TFDS first: ``import tfds_builders``
+    (``train_main.py`` does).
+    """
     data = experiment.data
-    builder = tfds.builder(data.dataset, data_dir=data.data_dir)
+    try:
+        builder = tfds.builder(data.dataset, data_dir=data.data_dir)
+    except tfds.core.registered.DatasetNotFoundError as err:
+        raise ValueError(
+            f"No dataset {data.dataset!r} is registered with TFDS. kvideo's builders register "
+            f"when imported: `import tfds_builders`. ({err})"
+        ) from err
     download_config = tfds.download.DownloadConfig(manual_dir=data.manual_dir)
     builder.download_and_prepare(download_config=download_config)
     return builder
+
+
+@dataclasses.dataclass
+class Datasets:
+    """The batches of a run and what they were made from.
+
+    Attributes:
+        train: repeated training batches.
+        validation: one view per video of the validation videos, or None (no validation).
+        test: every evaluation view of the test split's videos.
+        class_names: label names, in label order.
+        num_train, num_validation: videos in each.
+        skip_log: every example the pipelines dropped, with the reason.
+    """
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset | None
+    test: tf.data.Dataset
+    class_names: list[str]
+    num_train: int
+    num_validation: int
+    skip_log: SkipLog
+
+
+def make_datasets(
+    experiment: Experiment, builder: tfds.core.DatasetBuilder, output_dir: pathlib.Path
+) -> Datasets:
+    """Training, validation and test batches for `experiment`.
+
+    Validation comes from `DataConfig.validation_split`, or from a held-out share of the
+    training split (listed in `validation_videos.txt`, reused when the run resumes).
+    """
+    data = experiment.data
+    skip_log = SkipLog()
+
+    def clips(examples, kind, training, sampling=data.clip_sampling, augmentation=None):
+        return make_clip_dataset(
+            examples,
+            storage_kind=kind,
+            training=training,
+            batch_size=experiment.batch_size,
+            clip_sampling=sampling,
+            augmentation=augmentation or data.augmentation,
+            seed=experiment.seed,
+            shuffle_buffer=data.shuffle_buffer,
+            skip_log=skip_log,
+        )
+
+    train_examples, kind, info = load_examples(
+        builder, data.train_split, shuffle_files=True, seed=experiment.seed
+    )
+    num_train = info.splits[data.train_split].num_examples
+    validation_examples, num_validation = None, 0
+    if data.validation_split is not None:
+        validation_examples, _, _ = load_examples(builder, data.validation_split)
+        num_validation = info.splits[data.validation_split].num_examples
+    elif data.validation_fraction > 0:
+        held = _held_out(experiment, builder, output_dir)
+        num_validation = len(held)
+        num_train -= num_validation
+        train_examples = select_videos(train_examples, held, keep=False)
+        validation_examples, _, _ = load_examples(builder, data.train_split)
+        validation_examples = select_videos(validation_examples, held, keep=True)
+    validation = None
+    if validation_examples is not None and num_validation:
+        # One centre view per video keeps per-epoch validation cheap; the final test
+        # evaluation uses every view the experiment asks for.
+        validation = clips(
+            validation_examples,
+            kind,
+            training=False,
+            sampling=dataclasses.replace(data.clip_sampling, num_clips=1),
+            augmentation=dataclasses.replace(data.augmentation, test_crop="center"),
+        )
+    test_examples, _, _ = load_examples(builder, data.test_split)
+    return Datasets(
+        train=clips(train_examples, kind, training=True).repeat(),
+        validation=validation,
+        test=clips(test_examples, kind, training=False),
+        class_names=list(info.features["label"].names),
+        num_train=num_train,
+        num_validation=num_validation,
+        skip_log=skip_log,
+    )
+
+
+def _held_out(
+    experiment: Experiment, builder: tfds.core.DatasetBuilder, output_dir: pathlib.Path
+) -> set[str]:
+    """The training videos held out for validation, computed once and kept in the run."""
+    path = output_dir / VALIDATION_LIST
+    if path.exists():
+        return set(path.read_text(encoding="utf-8").splitlines())
+    ids, labels, groups = split_index(builder, experiment.data.train_split)
+    held = holdout(ids, labels, experiment.data.validation_fraction, experiment.seed, groups)
+    path.write_text("".join(f"{video_id}\n" for video_id in sorted(held)), encoding="utf-8")
+    _log.info(
+        "Holding out %d of %d training videos for validation (%s).", len(held), len(ids), path
+    )
+    return held
 
 
 def build_model(experiment: Experiment, num_classes: int) -> keras.Model:
@@ -93,6 +221,7 @@ def build_model(experiment: Experiment, num_classes: int) -> keras.Model:
 
 
 def make_optimizer(experiment: Experiment, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The optimizer with its schedule; decoupled weight decay lives here (L2 does not)."""
     config = experiment.optimizer
     schedule = WarmupSchedule(
         peak=config.learning_rate,
@@ -103,20 +232,53 @@ def make_optimizer(experiment: Experiment, steps_per_epoch: int) -> keras.optimi
         factor=config.step_factor,
     )
     common = {"learning_rate": schedule, "clipnorm": config.clipnorm}
-    weight_decay = config.weight_decay or None
+    decoupled = (config.weight_decay or None) if config.decay_kind == "decoupled" else None
     if config.name == "sgd":
-        return keras.optimizers.SGD(momentum=config.momentum, weight_decay=weight_decay, **common)
+        return keras.optimizers.SGD(momentum=config.momentum, weight_decay=decoupled, **common)
     if config.name == "adam":
-        return keras.optimizers.Adam(weight_decay=weight_decay, **common)
+        return keras.optimizers.Adam(weight_decay=decoupled, **common)
     return keras.optimizers.AdamW(weight_decay=config.weight_decay, **common)
+
+
+def add_l2_weight_decay(model: keras.Model, weight_decay: float) -> None:
+    """PyTorch/Caffe-style weight decay: ``weight_decay * w`` added to every trainable
+    variable's gradient, through a loss term ``weight_decay / 2 * sum(w ** 2)``.
+
+    As with PyTorch's ``SGD(weight_decay=...)``, every trainable variable is decayed
+    (kernels, biases, BatchNorm scales and offsets), and momentum carries the term.
+    """
+    regularizer = keras.regularizers.L2(weight_decay / 2)
+    for variable in model.trainable_weights:
+        variable.regularizer = regularizer
+
+
+def compile_model(
+    model: keras.Model, experiment: Experiment, steps_per_epoch: int, num_classes: int
+) -> None:
+    """Optimizer, loss (on the model's logits or probabilities), top-1/top-k metrics."""
+    config = experiment.optimizer
+    if config.decay_kind == "l2" and config.weight_decay:
+        add_l2_weight_decay(model, config.weight_decay)
+    metrics = [keras.metrics.SparseCategoricalAccuracy(name="top1")]
+    k = top_k_for(num_classes)
+    if k is not None:
+        metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}"))
+    model.compile(
+        optimizer=make_optimizer(experiment, steps_per_epoch),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=outputs_logits(model)),
+        metrics=metrics,
+        jit_compile=experiment.jit_compile,
+    )
 
 
 def train_and_evaluate(experiment: Experiment, output_dir: str | pathlib.Path) -> dict:
     """Trains `experiment`, evaluates it on the test split, exports it.
 
     Returns:
-        A summary: test top-1/top-5, output paths, skipped videos, training seconds.
+        A summary: validation and test top-1/top-k, output paths, skipped videos, training
+        seconds, whether the run resumed.
     """
+    check_experiment(experiment)
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     fixed_shapes = experiment.strategy == "tpu" or experiment.jit_compile
@@ -147,112 +309,131 @@ def train_and_evaluate(experiment: Experiment, output_dir: str | pathlib.Path) -
 def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dict:
     strategy = make_strategy(experiment.strategy)
     builder = prepare_dataset(experiment)
-    class_names = builder.info.features["label"].names
+    datasets = make_datasets(experiment, builder, output_dir)
+    class_names = datasets.class_names
     (output_dir / "labels.txt").write_text("\n".join(class_names) + "\n", encoding="utf-8")
-    data = experiment.data
-    skip_log = SkipLog()
-
-    def clips(
-        split: str, training: bool, sampling=data.clip_sampling, augmentation=data.augmentation
-    ):
-        examples, kind, _ = load_examples(
-            builder, split, shuffle_files=training, seed=experiment.seed
-        )
-        return make_clip_dataset(
-            examples,
-            storage_kind=kind,
-            training=training,
-            batch_size=experiment.batch_size,
-            clip_sampling=sampling,
-            augmentation=augmentation,
-            seed=experiment.seed,
-            shuffle_buffer=data.shuffle_buffer,
-            skip_log=skip_log,
-        )
-
-    train_ds = clips(data.train_split, training=True)
-    # Per-epoch validation uses one view per video to stay cheap; the final evaluation
-    # below uses every view the experiment asks for.
-    val_ds = clips(
-        data.test_split,
-        training=False,
-        sampling=dataclasses.replace(data.clip_sampling, num_clips=1),
-        augmentation=dataclasses.replace(data.augmentation, test_crop="center"),
-    )
-    for features, _ in train_ds.take(1):
+    for features, _ in datasets.train.take(1):
         save_contact_sheet(output_dir / "augmented_clip.png", features[VIDEO][0].numpy())
 
     final_path = output_dir / "model.keras"
+    resumed = False
     started = time.time()
     if final_path.exists():
         _log.info("%s exists: training already finished, evaluating it.", final_path)
         model = keras.models.load_model(final_path)
     else:
-        num_train = builder.info.splits[data.train_split].num_examples
-        steps_per_epoch = max(num_train // experiment.batch_size, 1)
+        steps_per_epoch = max(datasets.num_train // experiment.batch_size, 1)
+        resumed = (output_dir / "backup").exists()
+        if resumed:
+            message = (
+                f"Resuming the interrupted run in {output_dir} from its last finished epoch "
+                "(the interrupted epoch starts over)."
+            )
+            _log.warning(message)
+            print(message)
         with strategy.scope():
             model = build_model(experiment, len(class_names))
-            model.compile(
-                optimizer=make_optimizer(experiment, steps_per_epoch),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=[
-                    keras.metrics.SparseCategoricalAccuracy(name="top1"),
-                    keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
-                ],
-                jit_compile=experiment.jit_compile,
+            compile_model(model, experiment, steps_per_epoch, len(class_names))
+        with _quiet_training():
+            model.fit(
+                datasets.train,
+                steps_per_epoch=steps_per_epoch,
+                epochs=experiment.epochs,
+                validation_data=datasets.validation,
+                callbacks=_callbacks(output_dir, validation=datasets.validation is not None),
+                shuffle=False,  # the pipeline shuffles, seeded
+                verbose=2,
             )
-        model.fit(
-            # Repeated, with a fixed epoch length: Keras then knows the epoch's size.
-            train_ds.repeat(),
-            steps_per_epoch=steps_per_epoch,
-            epochs=experiment.epochs,
-            validation_data=val_ds,
-            callbacks=_callbacks(output_dir),
-            shuffle=False,  # the pipeline shuffles, seeded
-            verbose=2,
-        )
         model.save(final_path)
     train_seconds = time.time() - started
 
-    test_ds = clips(data.test_split, training=False)
-    scores, labels = predict_video_scores(model, test_ds)
-    report = classification_report(scores, labels, class_names)
-    report["views_per_video"] = data.clip_sampling.num_clips * data.augmentation.num_test_crops
-    write_report(report, output_dir / "evaluation.json")
-
+    report = evaluate_model(model, experiment, datasets, output_dir / "test_evaluation.json")
+    k = top_k_for(len(class_names))
     summary = {
         "test_top1": report["top1"],
-        "test_top5": report["top5"],
+        **({f"test_top{k}": report[f"top{k}"]} if k is not None else {}),
         "test_videos": report["num_videos"],
+        "validation_videos": datasets.num_validation,
         "train_seconds": round(train_seconds, 1),
-        "skipped_videos": skip_log.skipped,
+        "resumed": resumed,
+        "skipped_videos": datasets.skip_log.skipped,
         "model": str(final_path),
-        "evaluation": str(output_dir / "evaluation.json"),
+        "evaluation": str(output_dir / "test_evaluation.json"),
     }
     if experiment.export:
-        summary.update(_export(model, class_names, experiment, output_dir / "export"))
+        summary.update(export_model(model, class_names, experiment, output_dir / "export"))
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def _callbacks(output_dir: pathlib.Path) -> list[keras.callbacks.Callback]:
+@contextlib.contextmanager
+def _quiet_training():
+    """Removes two messages of every training run that report no problem.
+
+    * Grappler's remapper fails on the training graph of any model with a Pad in front of
+      a strided convolution (every ResNet here: PyTorch's symmetric padding), logging
+      ``E0000 ... remapper failed: INVALID_ARGUMENT``: it fuses the Pad into the
+      convolution although the gradient still reads the Pad's shape, then discards its
+      own result for that graph. Turned off while training, it loses nothing (measured:
+      same step time) and logs nothing; it is back on for evaluation and export.
+    * Keras warns "Your input ran out of data" at the end of the first validation pass
+      when the validation set's length is unknown (filtered datasets): running out is
+      how that pass ends. The training data repeats without end, so the warning cannot
+      come from it.
+    """
+    options = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options({"remapping": False})
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            yield
+    finally:
+        tf.config.optimizer.set_experimental_options({"remapping": options.get("remapping", True)})
+
+
+def evaluate_model(
+    model: keras.Model, experiment: Experiment, datasets: Datasets, path: pathlib.Path
+) -> dict:
+    """Multi-view evaluation on the test split, written to `path` as JSON."""
+    data = experiment.data
+    scores, labels = predict_video_scores(model, datasets.test)
+    report = classification_report(
+        scores, labels, datasets.class_names, top_k=top_k_for(len(datasets.class_names))
+    )
+    report["split"] = data.test_split
+    report["views_per_video"] = data.clip_sampling.num_clips * data.augmentation.num_test_crops
+    write_report(report, path)
+    return report
+
+
+def _callbacks(output_dir: pathlib.Path, validation: bool) -> list[keras.callbacks.Callback]:
     checkpoints = output_dir / "checkpoints"
     checkpoints.mkdir(exist_ok=True)
-    return [
+    callbacks = [
         keras.callbacks.BackupAndRestore(str(output_dir / "backup")),
         keras.callbacks.ModelCheckpoint(str(checkpoints / "last.keras")),
-        keras.callbacks.ModelCheckpoint(
-            str(checkpoints / "best.keras"), monitor="val_top1", mode="max", save_best_only=True
-        ),
+    ]
+    if validation:
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                str(checkpoints / BEST_CHECKPOINT),
+                monitor="val_top1",
+                mode="max",
+                save_best_only=True,
+            )
+        )
+    return [
+        *callbacks,
         keras.callbacks.TensorBoard(str(output_dir / "logs")),
         keras.callbacks.CSVLogger(str(output_dir / "metrics.csv"), append=True),
         TrainingCurves(output_dir / "metrics.csv", output_dir / "training_curves.png"),
     ]
 
 
-def _export(
+def export_model(
     model: keras.Model, class_names: list[str], experiment: Experiment, export_dir: pathlib.Path
 ) -> dict:
+    """A TF Serving SavedModel and float32/float16 TFLite files, with the run's transform."""
     from kvideo import export
 
     data = experiment.data
