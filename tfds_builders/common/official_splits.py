@@ -199,9 +199,7 @@ class OfficialSplitsBuilder(video_examples.ReportingBuilderMixin, tfds.core.Gene
         return {split: self._generate_examples(split, entries) for split, entries in splits.items()}
 
     def _generate_examples(self, split: str, entries: list[video_examples.VideoEntry]):
-        return video_examples.build_examples(
-            entries, split, self._options(), self.report, on_done=self.write_report
-        )
+        return self._examples(split, entries, self._options())
 
     def _listing(self, manual_dir: pathlib.Path, dl_manager) -> Listing:
         raise NotImplementedError

@@ -37,9 +37,11 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import dataclasses
+import json
 import logging
 import os
 import pathlib
+import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -298,18 +300,97 @@ def build_examples(
         require_videos({split: []}, report)
 
 
-class ReportingBuilderMixin:
-    """For kvideo's `GeneratorBasedBuilder`s: says where the build report is, at the end.
+def _encode_for_beam(entry: VideoEntry, split: str, options: StorageOptions):
+    """Beam's counterpart of one step of `build_examples`: the example, or a tagged
+    "skipped"/"short" row that the driver adds to the report after the pipeline."""
+    from apache_beam import pvalue
 
-    The builder keeps its `BuildReport` in `self.report` and calls `write_report` as each
-    split ends (TFDS generates into a temporary directory that becomes `data_dir` when
-    the build succeeds, so the final paths are only known here).
+    try:
+        example, info = encode_video(entry, options)
+    except (kio.VideoDecodeError, OSError, ValueError) as err:
+        _log.warning("Skipping %s video %s: %s", split, entry.video_id, err)
+        yield pvalue.TaggedOutput("skipped", json.dumps([split, entry.video_id, str(err)]))
+        return
+    if info.missing_frames:
+        row = [split, entry.video_id, info.num_frames, info.header_frames]
+        yield pvalue.TaggedOutput("short", json.dumps(row))
+    yield entry.video_id, example
+
+
+def beam_examples(
+    entries: list[VideoEntry], split: str, options: StorageOptions, rows_dir: pathlib.Path
+):
+    """A Beam transform yielding the same `(key, example)` pairs as `build_examples`.
+
+    Skipped and short videos are written as JSON lines under `rows_dir`, for the builder
+    to merge into its report once the pipeline has run (`ReportingBuilderMixin`).
+    """
+    import apache_beam as beam
+
+    @beam.ptransform_fn
+    def transform(root):
+        results = (
+            root
+            | "Videos" >> beam.Create(entries)
+            | "Decode"
+            >> beam.FlatMap(_encode_for_beam, split, options).with_outputs(
+                "skipped", "short", main="examples"
+            )
+        )
+        for kind in ("skipped", "short"):
+            _ = results[kind] | f"Write {kind}" >> beam.io.WriteToText(
+                os.fspath(rows_dir / f"{split}.{kind}"), shard_name_template="-SS-of-NN"
+            )
+        return results["examples"]
+
+    return transform()
+
+
+class ReportingBuilderMixin:
+    """For kvideo's `GeneratorBasedBuilder`s: builds on threads or on Apache Beam, keeps
+    the `BuildReport` in `self.report`, and says where it is at the end.
+
+    TFDS builds on Beam when the download config names a runner or Beam options
+    (`tfds build --beam_pipeline_options=...`, `DownloadConfig(beam_runner=...)`); the
+    examples are the same either way. TFDS generates into a temporary directory that
+    becomes `data_dir` when the build succeeds, so the final paths are only known once
+    `download_and_prepare` returns, where they are logged.
     """
 
     report: BuildReport
+    _use_beam: bool = False
 
     def write_report(self) -> None:
         self.report.write(self.data_dir, self.info.metadata)
+
+    def _examples(self, split: str, entries: list[VideoEntry], options: StorageOptions):
+        """The split's examples: a generator (threads) or a Beam transform."""
+        if self._use_beam:
+            return beam_examples(entries, split, options, self._beam_rows_dir())
+        return build_examples(entries, split, options, self.report, on_done=self.write_report)
+
+    def _beam_rows_dir(self) -> pathlib.Path:
+        return pathlib.Path(os.fspath(self.data_dir)) / "beam_report_rows"
+
+    def _download_and_prepare(self, dl_manager, download_config):
+        self._use_beam = (
+            download_config.beam_runner is not None or download_config.beam_options is not None
+        )
+        super()._download_and_prepare(dl_manager, download_config)
+        if not self._use_beam:
+            return
+        rows_dir = self._beam_rows_dir()
+        for path in sorted(rows_dir.glob("*")):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line)
+                if ".skipped-" in path.name:
+                    self.report.skip(*row)
+                else:
+                    self.report.short.append(tuple(row))
+        shutil.rmtree(rows_dir, ignore_errors=True)
+        self.write_report()
+        empty = {name: [] for name, info in self.info.splits.items() if not info.num_examples}
+        require_videos(empty, self.report)
 
     def download_and_prepare(self, *args, **kwargs):
         result = super().download_and_prepare(*args, **kwargs)

@@ -278,9 +278,7 @@ class Builder(video_examples.ReportingBuilderMixin, tfds.core.GeneratorBasedBuil
 
     def _generate_examples(self, root: pathlib.Path, split: str, listed):
         entries = [video_examples.VideoEntry(f"{c}/{f}", root / c / f, c) for c, f in listed]
-        yield from video_examples.build_examples(
-            entries, split, self._options(), self.report, on_done=self.write_report
-        )
+        return self._examples(split, entries, self._options())
 
     def _options(self) -> video_examples.StorageOptions:
         config = self.builder_config

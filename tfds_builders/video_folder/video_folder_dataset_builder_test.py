@@ -322,10 +322,6 @@ def test_tfds_build_command_line(tmp_path):
     assert set(sum(split_ids(builder).values(), [])) == all_ids()
 
 
-if __name__ == "__main__":
-    tfds.testing.test_main()
-
-
 def test_broken_videos_are_left_out_before_a_stratified_split(tmp_path):
     # Without split files: two of three "clapping" videos are broken, so a split drawn
     # over all files could hold out a broken one as the class's only test video.
@@ -349,3 +345,38 @@ def test_a_split_of_only_broken_videos_stops_with_a_clear_error(tmp_path):
     write_split_files(root, sorted(all_ids()), ["waving/bad.avi"])
     with pytest.raises(ValueError, match=r"'test' has no decodable video.*waving/bad.avi"):
         build(root, tmp_path / "data")
+
+
+@pytest.mark.parametrize("config", storage.STORAGES)
+def test_beam_builds_the_same_examples_and_report(broken_root, broken_builds, tmp_path, config):
+    import apache_beam as beam
+
+    builder = vfb.Builder(config=config, data_dir=str(tmp_path))
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(
+            manual_dir=str(broken_root), beam_runner=beam.runners.DirectRunner()
+        )
+    )
+    plain = broken_builds[config]
+
+    def by_id(b):
+        return {e["video_id"].decode(): e for e in stored_examples(b)}
+
+    on_beam, on_threads = by_id(builder), by_id(plain)
+    assert sorted(on_beam) == sorted(on_threads) == sorted(FRAME_COUNTS)
+    for video_id, example in on_beam.items():
+        assert example.keys() == on_threads[video_id].keys()
+        for key, value in example.items():
+            np.testing.assert_array_equal(value, on_threads[video_id][key], err_msg=key)
+    assert {s: builder.info.splits[s].num_examples for s in ("train", "test")} == {
+        s: plain.info.splits[s].num_examples for s in ("train", "test")
+    }
+    for name in (vfb.REPORT_NAME, vfb.SHORT_REPORT_NAME):
+        beam_report = (pathlib.Path(builder.data_dir) / name).read_text()
+        assert beam_report == (pathlib.Path(plain.data_dir) / name).read_text()
+    assert builder.info.metadata["skipped"] == plain.info.metadata["skipped"]
+    assert not (pathlib.Path(builder.data_dir) / "beam_report_rows").exists()
+
+
+if __name__ == "__main__":
+    tfds.testing.test_main()
