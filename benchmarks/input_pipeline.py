@@ -48,6 +48,7 @@ Run from the repository root (defaults take a few minutes on 2 cores):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
@@ -329,15 +330,15 @@ def timed_batches(
     return count * batch_size, elapsed
 
 
-def compare(
-    builder: Builder, setting: Setting, args: argparse.Namespace
-) -> tuple[Throughput, Throughput, Throughput]:
-    """Measures pipeline, decode-only and pipeline + host preprocessing, interleaved."""
-    examples, storage_kind, info = load_examples(builder, SPLIT, seed=SEED)
-    num_examples = sum(info.splits[s].num_examples for s in SPLIT.split("+"))
-    examples = examples.repeat()  # never run out; the shuffle buffer spans one epoch
-    options = dataset_options()
-    pipeline = make_clip_dataset(
+def training_pipeline(
+    examples: tf.data.Dataset,
+    storage_kind: str,
+    setting: Setting,
+    args: argparse.Namespace,
+    num_examples: int,
+) -> tf.data.Dataset:
+    """`make_clip_dataset(training=True)` as every comparison here runs it."""
+    return make_clip_dataset(
         examples,
         storage_kind=storage_kind,
         training=True,
@@ -346,7 +347,38 @@ def compare(
         augmentation=setting.augmentation,
         seed=SEED,
         shuffle_buffer=num_examples,
-    ).with_options(options)
+    ).with_options(dataset_options())
+
+
+def run_rounds(
+    sides: dict[str, tuple[tf.data.Dataset, Throughput]], args: argparse.Namespace
+) -> None:
+    """Times each side once per round, in alternating order (ABC CBA ...)."""
+    order = list(sides)
+    for _ in range(args.rounds):
+        for name in order:
+            dataset, throughput = sides[name]
+            throughput.add(
+                *timed_batches(
+                    dataset,
+                    args.batch_size,
+                    warmup_batches=args.warmup_batches,
+                    seconds=args.seconds,
+                    batches=args.batches,
+                )
+            )
+        order.reverse()
+
+
+def compare(
+    builder: Builder, setting: Setting, args: argparse.Namespace
+) -> tuple[Throughput, Throughput, Throughput]:
+    """Measures pipeline, decode-only and pipeline + host preprocessing, interleaved."""
+    examples, storage_kind, info = load_examples(builder, SPLIT, seed=SEED)
+    num_examples = sum(info.splits[s].num_examples for s in SPLIT.split("+"))
+    examples = examples.repeat()  # never run out; the shuffle buffer spans one epoch
+    options = dataset_options()
+    pipeline = training_pipeline(examples, storage_kind, setting, args, num_examples)
     decode_only = decode_only_dataset(
         examples,
         storage_kind,
@@ -365,20 +397,7 @@ def compare(
         "decode_only": (decode_only, Throughput()),
         "on_host": (on_host, Throughput()),
     }
-    order = list(sides)
-    for _ in range(args.rounds):
-        for name in order:
-            dataset, throughput = sides[name]
-            throughput.add(
-                *timed_batches(
-                    dataset,
-                    args.batch_size,
-                    warmup_batches=args.warmup_batches,
-                    seconds=args.seconds,
-                    batches=args.batches,
-                )
-            )
-        order.reverse()
+    run_rounds(sides, args)
     return sides["pipeline"][1], sides["decode_only"][1], sides["on_host"][1]
 
 
@@ -395,34 +414,11 @@ def compare_seek(
     examples, storage_kind, info = load_examples(builder, SPLIT, seed=SEED)
     num_examples = sum(info.splits[s].num_examples for s in SPLIT.split("+"))
     examples = examples.repeat()
-    options = dataset_options()
     sides = {}
     for name, source in (("seek", examples), ("from_frame_0", without_seek_tables(examples))):
-        dataset = make_clip_dataset(
-            source,
-            storage_kind=storage_kind,
-            training=True,
-            batch_size=args.batch_size,
-            clip_sampling=setting.clip_sampling,
-            augmentation=setting.augmentation,
-            seed=SEED,
-            shuffle_buffer=num_examples,
-        ).with_options(options)
+        dataset = training_pipeline(source, storage_kind, setting, args, num_examples)
         sides[name] = (dataset, Throughput())
-    order = list(sides)
-    for _ in range(args.rounds):
-        for name in order:
-            dataset, throughput = sides[name]
-            throughput.add(
-                *timed_batches(
-                    dataset,
-                    args.batch_size,
-                    warmup_batches=args.warmup_batches,
-                    seconds=args.seconds,
-                    batches=args.batches,
-                )
-            )
-        order.reverse()
+    run_rounds(sides, args)
     return sides["seek"][1], sides["from_frame_0"][1]
 
 
@@ -516,14 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         f"python {platform.python_version()}, tensorflow {tf.__version__}, tfds {tfds.__version__}"
     )
 
-    temp_dir = None
-    if args.work_dir is None:
-        temp_dir = tempfile.mkdtemp(prefix="kvideo_bench_")
-        work_dir = pathlib.Path(temp_dir)
-    else:
-        work_dir = args.work_dir
-        work_dir.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_directory(args.work_dir, "kvideo_bench_") as work_dir:
         start = time.perf_counter()
         frame_count_range = (args.min_frames, args.max_frames)
         builders = build_datasets(
@@ -569,10 +558,21 @@ def main(argv: list[str] | None = None) -> int:
         print()
         run_seek_comparison(builders, args)
         print(f"load average at the end {load_average()} (other processes skew absolute rates)")
-    finally:
-        if temp_dir is not None:
-            shutil.rmtree(temp_dir, ignore_errors=True)
     return 0
+
+
+@contextlib.contextmanager
+def work_directory(path: pathlib.Path | None, prefix: str):
+    """`path`, created if needed and kept; or a temporary directory, deleted afterwards."""
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    temp_dir = tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield pathlib.Path(temp_dir)
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def mean_jpeg_kb(builder: Builder) -> float:

@@ -119,6 +119,24 @@ def write_hmdb51(root: pathlib.Path) -> None:
             path.write_bytes((text + newline).encode("utf-8"))
 
 
+def official_split_test_cases(builder_class, sizes: dict[int, dict[str, int]]) -> tuple:
+    """`tfds.testing.DatasetBuilderTestCase` classes for splits 1, 2 and 3 of a builder:
+    split 1 in both storages, splits 2 and 3 in bytes storage (quicker, same lists)."""
+    import tensorflow_datasets as tfds
+
+    cases = []
+    for number in (1, 2, 3):
+        configs = [f"split{number}_jpeg"] * (number == 1) + [f"split{number}_bytes"]
+        attributes = {
+            "DATASET_CLASS": builder_class,
+            "BUILDER_CONFIG_NAMES_TO_TEST": configs,
+            "SPLITS": sizes[number],
+        }
+        name = f"{builder_class.name.title().replace('_', '')}Split{number}Test"
+        cases.append(type(name, (tfds.testing.DatasetBuilderTestCase,), attributes))
+    return tuple(cases)
+
+
 def main() -> None:
     for name, write in (("ucf101_kvideo", write_ucf101), ("hmdb51_kvideo", write_hmdb51)):
         dummy = REPO / "tfds_builders" / name / "dummy_data"

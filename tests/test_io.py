@@ -232,20 +232,36 @@ def test_seeked_reads_equal_sequential_reads(seek_videos, name):
         wanted = np.asarray(pattern)
         got = kio.read_frames(data, pattern, seek_table=table)
         np.testing.assert_array_equal(got, frames[wanted], err_msg=f"{name} {pattern}")
-        start = table.start_for(min(pattern))
-        if start is not None:
-            # The read really went through the seek (it did not fall back to frame 0).
-            seeked = decode_module._read_after_seek(data, "clip", wanted, start, table.timestamps)
-            assert seeked is not None, f"{name} {pattern}: the seek was not used"
-            np.testing.assert_array_equal(seeked, frames[wanted])
+        # The read really went through the seek path (it did not fall back to frame 0).
+        seeked = decode_module._read_after_seek(data, "clip", wanted, table)
+        assert seeked is not None, f"{name} {pattern}: the seek path gave up"
+        np.testing.assert_array_equal(seeked, frames[wanted])
 
 
-def test_seeking_decodes_far_fewer_frames(seek_videos):
-    # The last frames of a 60-frame video: a sequential read decodes all 60, a seeked one
-    # starts at the last keyframe at or before 56.
+def test_seeking_decodes_far_fewer_frames(seek_videos, monkeypatch):
     path, frames, info = seek_videos["xvid_gop7_avi"]
-    start = info.seek_table.start_for(56)
-    assert start is not None and 49 <= start[0] <= 56
+    decoded = []
+    real_decode = decode_module._decode
+
+    def counting_decode(*args, **kwargs):
+        for frame in real_decode(*args, **kwargs):
+            decoded.append(frame.pts)
+            yield frame
+
+    monkeypatch.setattr(decode_module, "_decode", counting_decode)
+
+    def count(indices, seek_table):
+        decoded.clear()
+        got = kio.read_frames(path, indices, seek_table=seek_table)
+        np.testing.assert_array_equal(got, frames[indices])
+        return len(decoded)
+
+    # The last frames: from frame 0 all 58, from the keyframe before them a few.
+    assert count([56, 57], None) == 58
+    assert count([56, 57], info.seek_table) <= 12
+    # One frame per segment (TSN): a seek before each, instead of decoding them all.
+    assert count([3, 20, 37, 54], None) == 55
+    assert count([3, 20, 37, 54], info.seek_table) <= 4 * 12
 
 
 @pytest.mark.parametrize("name", ["xvid_gop7_avi", "h264_gop10_mp4", "vfr_mpeg4_gop9_mkv"])
@@ -266,16 +282,8 @@ def test_a_wrong_seek_table_falls_back_to_exact_frames(seek_videos, name):
         np.testing.assert_array_equal(
             kio.read_frames(path, wanted, seek_table=wrong), frames[wanted]
         )
-    assert (
-        decode_module._read_after_seek(
-            path,
-            "clip",
-            np.asarray(wanted),
-            wrong_timestamps.start_for(45),
-            wrong_timestamps.timestamps,
-        )
-        is None
-    )
+    for wrong in (wrong_targets, wrong_timestamps):
+        assert decode_module._read_after_seek(path, "clip", np.asarray(wanted), wrong) is None
 
 
 def test_seek_table_errors_match_sequential_reads(seek_videos):

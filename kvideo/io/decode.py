@@ -11,9 +11,10 @@ The one exception is `read_frames` given a `SeekTable`, which `scan` / `probe` r
 while decoding the whole file once (a dataset build does this). The table lists the
 keyframes where decoding can start and the timestamp of every frame, as the sequential
 decode saw them. Reading then starts at the last keyframe at or before the first wanted
-frame, and every frame decoded after the seek must carry exactly the timestamp the
-sequential decode gave its index; on any disagreement the read starts over sequentially
-from frame 0. So a seek can only make a read faster, never different.
+frame (and seeks ahead again past stretches that hold a keyframe and no wanted frame),
+and every frame decoded after a seek must carry exactly the timestamp the sequential
+decode gave its index; on any disagreement the read starts over sequentially from frame
+0. So a seek can only make a read faster, never different.
 """
 
 from __future__ import annotations
@@ -205,7 +206,8 @@ def read_frames(
     """Decodes the frames with the given indices of a video as RGB.
 
     Without a `seek_table` the file is decoded sequentially from the start; with one,
-    decoding starts at the last keyframe at or before the smallest wanted index (see the
+    decoding starts at the last keyframe at or before the smallest wanted index and seeks
+    ahead again past any stretch that holds a keyframe and no wanted frame (see the
     module docstring for why that is exact). Either way decoding stops after the largest
     wanted index, and only the wanted frames are converted to RGB, each once even if it
     is asked for repeatedly. Grayscale videos come back with the gray level copied to all
@@ -234,12 +236,16 @@ def read_frames(
         return frames
 
     name = _describe(source)
-    if seek_table is not None and wanted.size and int(wanted.min()) >= 0:
-        start = seek_table.start_for(int(wanted.min()))
-        if start is not None and int(wanted.max()) < len(seek_table.timestamps):
-            frames = _read_after_seek(source, name, wanted, start, seek_table.timestamps)
-            if frames is not None:
-                return frames
+    if (
+        seek_table is not None
+        and seek_table.keyframes
+        and wanted.size
+        and int(wanted.min()) >= 0
+        and int(wanted.max()) < len(seek_table.timestamps)
+    ):
+        frames = _read_after_seek(source, name, wanted, seek_table)
+        if frames is not None:
+            return frames
     return _read_sequentially(source, name, wanted)
 
 
@@ -335,45 +341,62 @@ def _read_sequentially(source: Source, name: str, wanted: np.ndarray) -> np.ndar
 
 
 def _read_after_seek(
-    source: Source,
-    name: str,
-    wanted: np.ndarray,
-    start: tuple[int, int],
-    timestamps: Sequence[int],
+    source: Source, name: str, wanted: np.ndarray, table: SeekTable
 ) -> np.ndarray | None:
-    """Reads `wanted` (all >= the keyframe) after a seek; None where that is not exact.
+    """Reads `wanted` by seeking; None where that is not exact.
+
+    Decoding starts at the last keyframe at or before the smallest wanted index (at frame
+    0, without a seek, if there is none), and seeks again whenever the next wanted frame
+    lies past a keyframe beyond the frames decoded so far: sparse patterns such as TSN's
+    one frame per segment skip the frames between. After each seek, the frame at the
+    keyframe's index is recognised as the first frame the decoder flags as a keyframe
+    (the frames shown before it in an open GOP are B-frames), and it and every later
+    frame must carry the timestamp the table gives its index.
 
     None sends the caller back to the sequential read, which also gives the canonical
     error for a file that fails: a damaged file never fails differently for a seek.
-    Frame `keyframe` is recognised as the first frame the decoder flags as a keyframe
-    (the frames shown before it in an open GOP are B-frames), and it and every later
-    frame must carry the timestamp the table gives its index.
     """
-    keyframe, target = start
-    last = int(wanted.max())
+    timestamps = table.timestamps
+    order = sorted(set(wanted.tolist()))
     slots = _Slots(wanted)
-    expected = keyframe
+    position = -1  # index of the next frame the current run of decoding gives
+    frames = None
     try:
         with _open(source, name) as (container, stream):
-            container.seek(target, stream=stream, backward=True, any_frame=False)
-            for frame in _decode(container, stream, name):
-                if expected == keyframe:
-                    if not frame.key_frame:
-                        continue  # Shown before the keyframe (leading B-frames).
-                    # The first keyframe out must be ours: this catches a seek that
-                    # landed elsewhere, and timestamps that do not match this decoder's
-                    # (a table from another file or another FFmpeg convention).
-                    if frame.pts != timestamps[keyframe]:
-                        return None
-                elif frame.pts != timestamps[expected]:
-                    return None  # A frame missing or extra after the seek.
-                slots.put(expected, frame)
-                expected += 1
-                if expected > last:
-                    return slots.out
+            for index in order:
+                if index < position:
+                    continue  # decoded already
+                start = table.start_for(index)
+                if frames is None and start is None:
+                    # Before the first keyframe: decode from the start, no seek.
+                    frames = _decode(container, stream, name)
+                    position, synced = 0, True
+                elif start is not None and (frames is None or start[0] > position):
+                    keyframe, target = start
+                    container.seek(target, stream=stream, backward=True, any_frame=False)
+                    frames = _decode(container, stream, name)
+                    position, synced = keyframe, False
+                for frame in frames:
+                    if not synced:
+                        if not frame.key_frame:
+                            continue  # Shown before the keyframe (leading B-frames).
+                        # The first keyframe out must be ours: this catches a seek that
+                        # landed elsewhere, and timestamps that do not match this
+                        # decoder's (a table from another file or FFmpeg convention).
+                        if frame.pts != timestamps[position]:
+                            return None
+                        synced = True
+                    elif frame.pts != timestamps[position]:
+                        return None  # A frame missing or extra after the seek.
+                    slots.put(position, frame)
+                    position += 1
+                    if position > index:
+                        break
+                else:
+                    return None  # The stream ended early.
     except (VideoDecodeError, *_AV_ERRORS):
         return None
-    return None  # The stream ended early.
+    return slots.out
 
 
 def _seek_table(

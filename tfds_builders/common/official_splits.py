@@ -102,6 +102,28 @@ def find_input(manual_dir: pathlib.Path, names: tuple[str, ...]) -> pathlib.Path
     return None
 
 
+def input_folder(
+    manual_dir: pathlib.Path, folder: str, archive: str, dl_manager, kind: str = "rar"
+) -> pathlib.Path:
+    """`manual_dir/folder` if it is there, else the same folder extracted from
+    `manual_dir/archive` (once, into the download dir).
+
+    Raises:
+        FileNotFoundError: neither is in the manual dir.
+        archives.NoRarReaderError: a RAR archive to extract and no reader installed.
+    """
+    found = find_input(manual_dir, (folder, archive))
+    if found is None:
+        raise FileNotFoundError(
+            f"Neither {archive} nor {folder}/ is in the manual dir {manual_dir}."
+        )
+    if found.is_dir():
+        return found
+    if kind == "rar":
+        archives.require_rar_reader()
+    return extracted(found, work_dir(dl_manager), kind) / folder
+
+
 def extracted(archive: pathlib.Path, work_dir: pathlib.Path, kind: str = "rar") -> pathlib.Path:
     """Extracts `archive` into `work_dir/<archive name>/` once; later builds reuse it.
 
@@ -137,7 +159,11 @@ class Listing:
     splits: dict[str, list[tuple[int, str, str, str]]]
 
 
-class OfficialSplitsBuilder(video_examples.ReportingBuilderMixin, tfds.core.GeneratorBasedBuilder):
+class OfficialSplitsBuilder(
+    video_examples.ReportingBuilderMixin,
+    tfds.core.GeneratorBasedBuilder,
+    skip_registration=True,  # a base class, not a dataset of its own
+):
     """A dataset of class folders with official split lists; subclasses say how to read
     their inputs (`_listing`, `_video_root`) and what else to store (`_extra`)."""
 

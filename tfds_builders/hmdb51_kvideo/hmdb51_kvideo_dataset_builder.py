@@ -48,15 +48,7 @@ class Builder(official_splits.OfficialSplitsBuilder):
     """
 
     def _listing(self, manual_dir: pathlib.Path, dl_manager) -> Listing:
-        lists = official_splits.find_input(manual_dir, (LISTS_FOLDER, LISTS_ARCHIVE))
-        if lists is None:
-            raise FileNotFoundError(
-                f"Neither {LISTS_ARCHIVE} nor {LISTS_FOLDER}/ is in the manual dir {manual_dir}."
-            )
-        if lists.is_file():
-            archives.require_rar_reader()
-            lists = official_splits.extracted(lists, official_splits.work_dir(dl_manager))
-            lists = lists / LISTS_FOLDER
+        lists = official_splits.input_folder(manual_dir, LISTS_FOLDER, LISTS_ARCHIVE, dl_manager)
         return read_lists(lists, self.builder_config.split_number)
 
     def _video_root(self, manual_dir: pathlib.Path, dl_manager) -> pathlib.Path:

@@ -22,22 +22,8 @@ SIZES = {1: {"train": 6, "test": 6}, 2: {"train": 6, "test": 4}, 3: {"train": 6,
 CLASSES = ["brush_hair", "catch", "shoot_ball"]
 
 
-class Hmdb51Split1Test(tfds.testing.DatasetBuilderTestCase):
-    DATASET_CLASS = hmdb.Builder
-    BUILDER_CONFIG_NAMES_TO_TEST = ["split1_jpeg", "split1_bytes"]
-    SPLITS = SIZES[1]
-
-
-class Hmdb51Split2Test(tfds.testing.DatasetBuilderTestCase):
-    DATASET_CLASS = hmdb.Builder
-    BUILDER_CONFIG_NAMES_TO_TEST = ["split2_bytes"]
-    SPLITS = SIZES[2]
-
-
-class Hmdb51Split3Test(tfds.testing.DatasetBuilderTestCase):
-    DATASET_CLASS = hmdb.Builder
-    BUILDER_CONFIG_NAMES_TO_TEST = ["split3_bytes"]
-    SPLITS = SIZES[3]
+# The standard TFDS builder test of each split (dummy_data as the manual dir).
+Split1Test, Split2Test, Split3Test = layouts.official_split_test_cases(hmdb.Builder, SIZES)
 
 
 @pytest.fixture(scope="module")

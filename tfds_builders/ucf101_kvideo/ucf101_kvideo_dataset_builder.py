@@ -60,29 +60,13 @@ class Builder(official_splits.OfficialSplitsBuilder):
         return {"group": int(match.group(1)), "clip": int(match.group(2))}
 
     def _listing(self, manual_dir: pathlib.Path, dl_manager) -> Listing:
-        lists = official_splits.find_input(manual_dir, (LISTS_FOLDER, LISTS_ARCHIVE))
-        if lists is None:
-            raise FileNotFoundError(
-                f"Neither {LISTS_ARCHIVE} nor {LISTS_FOLDER}/ is in the manual dir {manual_dir}."
-            )
-        if lists.is_file():
-            lists = official_splits.extracted(
-                lists, official_splits.work_dir(dl_manager), kind="zip"
-            )
-            lists = lists / LISTS_FOLDER
+        lists = official_splits.input_folder(
+            manual_dir, LISTS_FOLDER, LISTS_ARCHIVE, dl_manager, kind="zip"
+        )
         return read_lists(lists, self.builder_config.split_number)
 
     def _video_root(self, manual_dir: pathlib.Path, dl_manager) -> pathlib.Path:
-        videos = official_splits.find_input(manual_dir, (VIDEOS_FOLDER, VIDEOS_ARCHIVE))
-        if videos is None:
-            raise FileNotFoundError(
-                f"Neither {VIDEOS_ARCHIVE} nor {VIDEOS_FOLDER}/ is in the manual dir {manual_dir}."
-            )
-        if videos.is_dir():
-            return videos
-        official_splits.archives.require_rar_reader()
-        work = official_splits.work_dir(dl_manager)
-        return official_splits.extracted(videos, work) / VIDEOS_FOLDER
+        return official_splits.input_folder(manual_dir, VIDEOS_FOLDER, VIDEOS_ARCHIVE, dl_manager)
 
 
 def read_class_index(path: pathlib.Path) -> list[str]:

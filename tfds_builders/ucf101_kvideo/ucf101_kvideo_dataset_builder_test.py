@@ -26,22 +26,8 @@ DUMMY_DATA = pathlib.Path(__file__).parent / "dummy_data"
 SIZES = {1: {"train": 11, "test": 6}, 2: {"train": 12, "test": 5}, 3: {"train": 11, "test": 6}}
 
 
-class Ucf101Split1Test(tfds.testing.DatasetBuilderTestCase):
-    DATASET_CLASS = ucf.Builder
-    BUILDER_CONFIG_NAMES_TO_TEST = ["split1_jpeg", "split1_bytes"]
-    SPLITS = SIZES[1]
-
-
-class Ucf101Split2Test(tfds.testing.DatasetBuilderTestCase):
-    DATASET_CLASS = ucf.Builder
-    BUILDER_CONFIG_NAMES_TO_TEST = ["split2_bytes"]
-    SPLITS = SIZES[2]
-
-
-class Ucf101Split3Test(tfds.testing.DatasetBuilderTestCase):
-    DATASET_CLASS = ucf.Builder
-    BUILDER_CONFIG_NAMES_TO_TEST = ["split3_bytes"]
-    SPLITS = SIZES[3]
+# The standard TFDS builder test of each split (dummy_data as the manual dir).
+Split1Test, Split2Test, Split3Test = layouts.official_split_test_cases(ucf.Builder, SIZES)
 
 
 def build(manual_dir, data_dir, config):

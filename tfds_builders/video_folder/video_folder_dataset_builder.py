@@ -32,6 +32,13 @@ with no decodable video stops the build with an error that lists the skipped fil
 Videos that decode fewer frames than their header declares (truncated files keep their
 decodable prefix) are kept and listed in `short_videos.tsv`. The end of the build logs
 both paths and counts.
+
+Why a first-frame check and not, as before, a full probe of every video before the split:
+the probe existed so that a broken file never silently empties a split or takes a class's
+only test slot, but it decoded every video twice (probe, then encode). Broken files fail at
+open or at their first frame, so checking that frame keeps the guarantee at a fraction of
+a percent of the cost; a file that fails later is still skipped and reported, and a split
+that ends with no example at all stops the build with the list of skipped files.
 """
 
 from __future__ import annotations
