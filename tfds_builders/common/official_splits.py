@@ -121,7 +121,10 @@ def input_folder(
         return found
     if kind == "rar":
         archives.require_rar_reader()
-    return extracted(found, work_dir(dl_manager), kind) / folder
+    inside = extracted(found, work_dir(dl_manager), kind) / folder
+    if not inside.is_dir():
+        raise FileNotFoundError(f"{found} holds no {folder}/ folder: is it the right file?")
+    return inside
 
 
 def extracted(archive: pathlib.Path, work_dir: pathlib.Path, kind: str = "rar") -> pathlib.Path:

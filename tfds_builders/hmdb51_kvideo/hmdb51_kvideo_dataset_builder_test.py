@@ -93,5 +93,24 @@ def test_split_list_lines_are_checked(tmp_path):
         hmdb.read_lists(lists, 1)
 
 
+def test_per_class_archives_are_extracted_once(tmp_path):
+    # No RAR writer exists here, so a real archive from rarfile's tests stands in for a
+    # class archive: it holds one top folder, `sub/`, as each HMDB51 class archive does.
+    fixtures = pathlib.Path(__file__).parents[2] / "tests" / "fixtures" / "rar"
+    manual = tmp_path / "manual"
+    (manual / hmdb.VIDEOS_FOLDER).mkdir(parents=True)
+    (manual / hmdb.VIDEOS_FOLDER / "sub.rar").write_bytes(
+        (fixtures / "rar5-subdirs.rar").read_bytes()
+    )
+    builder = hmdb.Builder(config="split1_bytes", data_dir=str(tmp_path / "data"))
+    downloads = tfds.download.DownloadManager(download_dir=str(tmp_path / "downloads"))
+    root = builder._video_root(manual, downloads)
+    assert (root / "sub" / "dir1" / "file1.txt").read_bytes() == b"file1\n"
+    marker = next((tmp_path / "downloads").rglob(".extracted"))
+    stamp = marker.stat().st_mtime_ns
+    assert builder._video_root(manual, downloads) == root  # reused, not extracted again
+    assert marker.stat().st_mtime_ns == stamp
+
+
 if __name__ == "__main__":
     tfds.testing.test_main()

@@ -146,5 +146,17 @@ def test_a_bad_label_names_the_list_and_line(tmp_path):
         build(manual, tmp_path / "data", "split1_bytes")
 
 
+def test_a_wrong_archive_is_named(tmp_path):
+    # A real RAR archive without UCF-101/ inside (no RAR writer exists here to make one
+    # with it): extraction works, and the error says what is wrong with the file.
+    fixtures = pathlib.Path(__file__).parents[2] / "tests" / "fixtures" / "rar"
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    (manual / ucf.VIDEOS_ARCHIVE).write_bytes((fixtures / "rar3-subdirs.rar").read_bytes())
+    shutil.copy(DUMMY_DATA / ucf.LISTS_ARCHIVE, manual)
+    with pytest.raises(FileNotFoundError, match=r"UCF101.rar holds no UCF-101/ folder"):
+        build(manual, tmp_path / "data", "split1_bytes")
+
+
 if __name__ == "__main__":
     tfds.testing.test_main()
