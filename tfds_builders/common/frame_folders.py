@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pathlib
 import re
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -36,7 +37,8 @@ def is_frame_folder(path: pathlib.Path) -> bool:
     return path.is_dir() and any(frame_files_unchecked(path))
 
 
-def frame_files_unchecked(folder: pathlib.Path):
+def frame_files_unchecked(folder: pathlib.Path) -> Iterator[pathlib.Path]:
+    """The image files of a folder, in no particular order."""
     return (
         p
         for p in folder.iterdir()

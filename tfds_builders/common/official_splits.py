@@ -103,7 +103,11 @@ def find_input(manual_dir: pathlib.Path, names: tuple[str, ...]) -> pathlib.Path
 
 
 def input_folder(
-    manual_dir: pathlib.Path, folder: str, archive: str, dl_manager, kind: str = "rar"
+    manual_dir: pathlib.Path,
+    folder: str,
+    archive: str,
+    dl_manager: tfds.download.DownloadManager,
+    kind: str = "rar",
 ) -> pathlib.Path:
     """`manual_dir/folder` if it is there, else the same folder extracted from
     `manual_dir/archive` (once, into the download dir).
@@ -146,7 +150,7 @@ def extracted(archive: pathlib.Path, work_dir: pathlib.Path, kind: str = "rar") 
     return target
 
 
-def work_dir(dl_manager) -> pathlib.Path:
+def work_dir(dl_manager: tfds.download.DownloadManager) -> pathlib.Path:
     """Where archives are extracted: the download dir, shared by all configs."""
     path = pathlib.Path(os.fspath(dl_manager.download_dir))
     path.mkdir(parents=True, exist_ok=True)

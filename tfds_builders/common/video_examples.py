@@ -105,9 +105,6 @@ class BuildReport:
             for old, video, reason in self.skipped
         ]
 
-    def skipped_ids(self) -> set[str]:
-        return {video for _, video, _ in self.skipped}
-
     def write(self, data_dir: str | os.PathLike, metadata: dict) -> None:
         """(Re)writes both reports with every row so far, and the dataset metadata."""
         directory = pathlib.Path(os.fspath(data_dir))
@@ -319,8 +316,8 @@ def _encode_for_beam(entry: VideoEntry, split: str, options: StorageOptions):
 
 def beam_examples(
     entries: list[VideoEntry], split: str, options: StorageOptions, rows_dir: pathlib.Path
-):
-    """A Beam transform yielding the same `(key, example)` pairs as `build_examples`.
+) -> Any:
+    """A Beam transform (`beam.PTransform`) yielding the pairs `build_examples` yields.
 
     Skipped and short videos are written as JSON lines under `rows_dir`, for the builder
     to merge into its report once the pipeline has run (`ReportingBuilderMixin`).
