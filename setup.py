@@ -39,6 +39,9 @@ setuptools.setup(
     ],
     extras_require={
         "litert": ["ai-edge-litert>=1.0"],
+        # UCF101 and HMDB51 ship as RAR: unrar2-cffi bundles RARLAB's unrar library (reads
+        # every RAR variant); rarfile drives an installed unrar/unar/bsdtar/7z instead.
+        "rar": ["unrar2-cffi>=0.5", "rarfile>=4.2"],
         # The `tfds` command line imports these at start-up (TFDS does not declare them).
         "cli": ["apache-beam>=2.60", "mlcroissant>=1.0"],
         "test": [
@@ -48,6 +51,8 @@ setuptools.setup(
             "dill>=0.3",  # tfds.testing needs it and does not declare it
             "ai-edge-litert>=1.0",
             "ruff>=0.5",
+            "unrar2-cffi>=0.5",
+            "rarfile>=4.2",
         ],
     },
     classifiers=[

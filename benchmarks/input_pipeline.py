@@ -27,19 +27,28 @@ All sides are measured in the same run, back to back, in alternating order over
 each. The ratio is that of the totals; the median and range of the per-round ratios show
 how much the machine's speed drifted between rounds.
 
-The videos are generated: 320x240 XviD-style AVI (MPEG-4 Part 2, B-frames), 60-90 frames
-at 25 fps, moving shapes on a drifting gradient with noise, like UCF101/HMDB51 files. They
-are built with the `video_folder` TFDS builder as JPEG (short sides 256 and 128) and bytes.
+The videos are generated: 320x240 XviD-style AVI (MPEG-4 Part 2, B-frames, a keyframe
+every 12 frames), 60-90 frames at 25 fps (`--min_frames`/`--max_frames` change that),
+moving shapes on a drifting gradient with noise, like UCF101/HMDB51 files. They are built
+with the `video_folder` TFDS builder as JPEG (short sides 256 and 128) and bytes.
+
+Bytes storage, seeking: the same bytes dataset is also read with its seek tables removed
+from every example (`keyframes`, `timestamps`), which is how a dataset built before seek
+tables reads (decoding from frame 0 for every clip), in alternating rounds with the
+normal read (decoding from the last keyframe before each clip). `--only_seek` measures
+just that.
 
 Run from the repository root (defaults take a few minutes on 2 cores):
 
     python benchmarks/input_pipeline.py
     python benchmarks/input_pipeline.py --num_videos 48 --seconds 10 --work_dir /tmp/kvb
+    python benchmarks/input_pipeline.py --only_seek --min_frames 150 --max_frames 220
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
@@ -174,14 +183,19 @@ def render_video(label: int, num_frames: int, rng: np.random.Generator) -> np.nd
     return frames
 
 
-def write_video_folder(root: pathlib.Path, num_videos: int, seed: int) -> None:
+def write_video_folder(
+    root: pathlib.Path,
+    num_videos: int,
+    seed: int,
+    frame_count_range: tuple[int, int] = FRAME_COUNT_RANGE,
+) -> None:
     """Writes `num_videos` XviD AVI files as `root/<class>/<video>.avi`, round robin."""
     rng = np.random.default_rng(seed)
     for i in range(num_videos):
         label = i % len(CLASS_NAMES)
         folder = root / CLASS_NAMES[label]
         folder.mkdir(parents=True, exist_ok=True)
-        num_frames = int(rng.integers(FRAME_COUNT_RANGE[0], FRAME_COUNT_RANGE[1] + 1))
+        num_frames = int(rng.integers(frame_count_range[0], frame_count_range[1] + 1))
         kio.write_video(
             folder / f"v_{CLASS_NAMES[label]}_g{i:03d}.avi",
             render_video(label, num_frames, rng),
@@ -193,22 +207,31 @@ def write_video_folder(root: pathlib.Path, num_videos: int, seed: int) -> None:
         )
 
 
-def build_datasets(work_dir: pathlib.Path, num_videos: int) -> dict[str, Builder]:
+def build_datasets(
+    work_dir: pathlib.Path,
+    num_videos: int,
+    frame_count_range: tuple[int, int] = FRAME_COUNT_RANGE,
+    jpeg: bool = True,
+) -> dict[str, Builder]:
     """Generates the videos (once per work dir) and builds every storage needed.
 
     Returns:
-        `{"jpeg256": builder, "jpeg128": builder, "bytes": builder}`, all prepared.
+        `{"jpeg256": builder, "jpeg128": builder, "bytes": builder}`, all prepared
+        (only "bytes" without `jpeg`).
     """
-    videos = work_dir / f"videos_n{num_videos}_seed{SEED}"
-    data_dir = work_dir / f"tfds_n{num_videos}_seed{SEED}"
+    low, high = frame_count_range
+    videos = work_dir / f"videos_n{num_videos}_f{low}-{high}_seed{SEED}"
+    data_dir = work_dir / f"tfds_n{num_videos}_f{low}-{high}_seed{SEED}"
     if not (videos / ".complete").exists():
         shutil.rmtree(videos, ignore_errors=True)
-        write_video_folder(videos, num_videos, SEED)
+        write_video_folder(videos, num_videos, SEED, frame_count_range)
         (videos / ".complete").touch()
-    configs = [
-        VideoFolderConfig(name=f"jpeg{side}", storage=kstorage.JPEG, short_side=side)
-        for side in sorted({s.jpeg_short_side for s in SETTINGS}, reverse=True)
-    ]
+    configs = []
+    if jpeg:
+        configs = [
+            VideoFolderConfig(name=f"jpeg{side}", storage=kstorage.JPEG, short_side=side)
+            for side in sorted({s.jpeg_short_side for s in SETTINGS}, reverse=True)
+        ]
     configs.append(kstorage.BYTES)  # the builder's own "bytes" config
     builders = {}
     for config in configs:
@@ -307,15 +330,15 @@ def timed_batches(
     return count * batch_size, elapsed
 
 
-def compare(
-    builder: Builder, setting: Setting, args: argparse.Namespace
-) -> tuple[Throughput, Throughput, Throughput]:
-    """Measures pipeline, decode-only and pipeline + host preprocessing, interleaved."""
-    examples, storage_kind, info = load_examples(builder, SPLIT, seed=SEED)
-    num_examples = sum(info.splits[s].num_examples for s in SPLIT.split("+"))
-    examples = examples.repeat()  # never run out; the shuffle buffer spans one epoch
-    options = dataset_options()
-    pipeline = make_clip_dataset(
+def training_pipeline(
+    examples: tf.data.Dataset,
+    storage_kind: str,
+    setting: Setting,
+    args: argparse.Namespace,
+    num_examples: int,
+) -> tf.data.Dataset:
+    """`make_clip_dataset(training=True)` as every comparison here runs it."""
+    return make_clip_dataset(
         examples,
         storage_kind=storage_kind,
         training=True,
@@ -324,7 +347,38 @@ def compare(
         augmentation=setting.augmentation,
         seed=SEED,
         shuffle_buffer=num_examples,
-    ).with_options(options)
+    ).with_options(dataset_options())
+
+
+def run_rounds(
+    sides: dict[str, tuple[tf.data.Dataset, Throughput]], args: argparse.Namespace
+) -> None:
+    """Times each side once per round, in alternating order (ABC CBA ...)."""
+    order = list(sides)
+    for _ in range(args.rounds):
+        for name in order:
+            dataset, throughput = sides[name]
+            throughput.add(
+                *timed_batches(
+                    dataset,
+                    args.batch_size,
+                    warmup_batches=args.warmup_batches,
+                    seconds=args.seconds,
+                    batches=args.batches,
+                )
+            )
+        order.reverse()
+
+
+def compare(
+    builder: Builder, setting: Setting, args: argparse.Namespace
+) -> tuple[Throughput, Throughput, Throughput]:
+    """Measures pipeline, decode-only and pipeline + host preprocessing, interleaved."""
+    examples, storage_kind, info = load_examples(builder, SPLIT, seed=SEED)
+    num_examples = sum(info.splits[s].num_examples for s in SPLIT.split("+"))
+    examples = examples.repeat()  # never run out; the shuffle buffer spans one epoch
+    options = dataset_options()
+    pipeline = training_pipeline(examples, storage_kind, setting, args, num_examples)
     decode_only = decode_only_dataset(
         examples,
         storage_kind,
@@ -343,21 +397,62 @@ def compare(
         "decode_only": (decode_only, Throughput()),
         "on_host": (on_host, Throughput()),
     }
-    order = list(sides)
-    for _ in range(args.rounds):
-        for name in order:
-            dataset, throughput = sides[name]
-            throughput.add(
-                *timed_batches(
-                    dataset,
-                    args.batch_size,
-                    warmup_batches=args.warmup_batches,
-                    seconds=args.seconds,
-                    batches=args.batches,
-                )
-            )
-        order.reverse()
+    run_rounds(sides, args)
     return sides["pipeline"][1], sides["decode_only"][1], sides["on_host"][1]
+
+
+def without_seek_tables(examples: tf.data.Dataset) -> tf.data.Dataset:
+    """Examples as a dataset built before seek tables stores them: reads start at frame 0."""
+    dropped = (kstorage.KEYFRAMES_KEY, kstorage.TIMESTAMPS_KEY)
+    return examples.map(lambda example: {k: v for k, v in example.items() if k not in dropped})
+
+
+def compare_seek(
+    builder: Builder, setting: Setting, args: argparse.Namespace
+) -> tuple[Throughput, Throughput]:
+    """Bytes pipeline clips/s reading with the seek tables and without, interleaved."""
+    examples, storage_kind, info = load_examples(builder, SPLIT, seed=SEED)
+    num_examples = sum(info.splits[s].num_examples for s in SPLIT.split("+"))
+    examples = examples.repeat()
+    sides = {}
+    for name, source in (("seek", examples), ("from_frame_0", without_seek_tables(examples))):
+        dataset = training_pipeline(source, storage_kind, setting, args, num_examples)
+        sides[name] = (dataset, Throughput())
+    run_rounds(sides, args)
+    return sides["seek"][1], sides["from_frame_0"][1]
+
+
+def keyframe_summary(builder: Builder) -> str:
+    """Mean frames and mean seekable keyframes per stored video."""
+    examples, _, _ = load_examples(builder, SPLIT)
+    frames, keyframes = [], []
+    for example in examples.as_numpy_iterator():
+        frames.append(int(example["num_frames"]))
+        keyframes.append(len(example[kstorage.KEYFRAMES_KEY]))
+    return (
+        f"{np.mean(frames):.0f} frames and {np.mean(keyframes):.1f} seekable keyframes "
+        "per video on average"
+    )
+
+
+def run_seek_comparison(builders: dict[str, Builder], args: argparse.Namespace) -> None:
+    print(f"bytes storage: {keyframe_summary(builders[kstorage.BYTES])}")
+    header = (
+        f"{'setting':12s} {'from frame 0':>13s} {'with seek':>10s} {'speed-up':>9s}"
+        f" {'median (range) per round':>25s}"
+    )
+    print(header + "\n" + "-" * len(header))
+    for setting in SETTINGS:
+        seek, sequential = compare_seek(builders[kstorage.BYTES], setting, args)
+        per_round = [a / b for a, b in zip(seek.per_round, sequential.per_round, strict=True)]
+        spread = f"{np.median(per_round):.2f} ({min(per_round):.2f}-{max(per_round):.2f})"
+        print(
+            f"{setting.name:12s} {sequential.clips_per_second:13.1f} "
+            f"{seek.clips_per_second:10.1f} "
+            f"{seek.clips_per_second / sequential.clips_per_second:9.2f} {spread:>25s}",
+            flush=True,
+        )
+    print("clips/s of the whole training pipeline on bytes storage, same data both sides.\n")
 
 
 # ----------------------------------------------------------------------------- main
@@ -379,6 +474,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds", type=int, default=6, help="alternating rounds (this machine's rates vary)"
     )
+    parser.add_argument("--min_frames", type=int, default=FRAME_COUNT_RANGE[0])
+    parser.add_argument("--max_frames", type=int, default=FRAME_COUNT_RANGE[1])
+    parser.add_argument(
+        "--only_seek",
+        action="store_true",
+        help="only bytes storage read with and without seek tables",
+    )
     parser.add_argument(
         "--work_dir",
         type=pathlib.Path,
@@ -394,6 +496,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--num_videos must be >= {2 * len(CLASS_NAMES)}")
     if args.seconds <= 0 and args.batches <= 0:
         parser.error("give --seconds > 0 or --batches > 0")
+    if not 16 <= args.min_frames <= args.max_frames:
+        parser.error("need 16 <= --min_frames <= --max_frames")
     return args
 
 
@@ -408,21 +512,26 @@ def main(argv: list[str] | None = None) -> int:
         f"python {platform.python_version()}, tensorflow {tf.__version__}, tfds {tfds.__version__}"
     )
 
-    temp_dir = None
-    if args.work_dir is None:
-        temp_dir = tempfile.mkdtemp(prefix="kvideo_bench_")
-        work_dir = pathlib.Path(temp_dir)
-    else:
-        work_dir = args.work_dir
-        work_dir.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_directory(args.work_dir, "kvideo_bench_") as work_dir:
         start = time.perf_counter()
-        builders = build_datasets(work_dir, args.num_videos)
+        frame_count_range = (args.min_frames, args.max_frames)
+        builders = build_datasets(
+            work_dir, args.num_videos, frame_count_range, jpeg=not args.only_seek
+        )
         print(
             f"data: {args.num_videos} videos {FRAME_WIDTH}x{FRAME_HEIGHT} XviD AVI, "
-            f"{FRAME_COUNT_RANGE[0]}-{FRAME_COUNT_RANGE[1]} frames; built as "
+            f"{args.min_frames}-{args.max_frames} frames; built as "
             f"{', '.join(builders)} in {time.perf_counter() - start:.0f} s ({work_dir})"
         )
+        amount = f"{args.batches} batches" if args.batches > 0 else f"{args.seconds:g} s"
+        rounds = (
+            f"batch {args.batch_size}, {args.warmup_batches} warm-up batches, then {amount} "
+            f"per side, x{args.rounds} alternating rounds\n"
+        )
+        if args.only_seek:
+            print(rounds)
+            run_seek_comparison(builders, args)
+            return 0
         for key, builder in builders.items():
             if key.startswith(kstorage.JPEG):
                 print(f"  {key}: {mean_jpeg_kb(builder):.1f} KB per stored frame on average")
@@ -430,11 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             "  (UCF101 frames average ~22 KB as 320x240 OpenCV JPEGs; bigger frames take "
             "longer to decode)"
         )
-        amount = f"{args.batches} batches" if args.batches > 0 else f"{args.seconds:g} s"
-        print(
-            f"batch {args.batch_size}, {args.warmup_batches} warm-up batches, then {amount} "
-            f"per side, x{args.rounds} alternating rounds\n"
-        )
+        print(rounds)
 
         rows = []
         for storage_kind in (kstorage.JPEG, kstorage.BYTES):
@@ -450,11 +555,24 @@ def main(argv: list[str] | None = None) -> int:
                 )
         print()
         print_table(rows)
+        print()
+        run_seek_comparison(builders, args)
         print(f"load average at the end {load_average()} (other processes skew absolute rates)")
-    finally:
-        if temp_dir is not None:
-            shutil.rmtree(temp_dir, ignore_errors=True)
     return 0
+
+
+@contextlib.contextmanager
+def work_directory(path: pathlib.Path | None, prefix: str):
+    """`path`, created if needed and kept; or a temporary directory, deleted afterwards."""
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    temp_dir = tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield pathlib.Path(temp_dir)
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def mean_jpeg_kb(builder: Builder) -> float:

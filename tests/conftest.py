@@ -10,6 +10,7 @@ Each dataset is built once per session:
 
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
 import sys
@@ -55,6 +56,18 @@ def tfds_command() -> str:
     if found is None:
         pytest.fail("the `tfds` command is not installed")
     return found
+
+
+def checkout_env() -> dict[str, str]:
+    """The environment for a subprocess that must import this checkout's packages.
+
+    A console script such as `tfds` puts its own folder first on `sys.path`, not the
+    working directory, so without this it imports whichever copy of kvideo is installed.
+    """
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    return env
 
 
 def write_index_folder(root: pathlib.Path) -> pathlib.Path:

@@ -178,6 +178,142 @@ def test_empty_indices_give_empty_array(videos):
         assert frames.shape == (0, HEIGHT, WIDTH, 3) and frames.dtype == np.uint8
 
 
+# --- Seeking with a seek table --------------------------------------------------------
+
+SEEK_NUM_FRAMES = 60
+
+
+@pytest.fixture(scope="module")
+def seek_videos(tmp_path_factory):
+    """{format name: (path, sequentially decoded frames, VideoInfo with its seek table)}."""
+    directory = tmp_path_factory.mktemp("seek_videos")
+    result = {}
+    for name, (suffix, _) in vf.SEEK_FORMATS.items():
+        path = directory / f"{name}{suffix}"
+        vf.write_format(path, name, SEEK_NUM_FRAMES, HEIGHT, WIDTH)
+        frames = kio.read_frames(path)
+        assert indices_of(frames) == list(range(SEEK_NUM_FRAMES))  # the reference is exact
+        result[name] = (path, frames, kio.probe(path, seek_table=True))
+    return result
+
+
+def index_patterns(num_frames: int, keyframes: list[int]) -> list[list[int]]:
+    """Clips a pipeline asks for, placed everywhere, and around every keyframe."""
+    patterns = [[i] for i in range(num_frames)]
+    for stride in (1, 2):
+        for start in range(0, num_frames - 7 * stride):
+            patterns.append(list(range(start, start + 8 * stride, stride)))
+    for k in keyframes:  # starting on, just before and just after a keyframe
+        for start in (k - 2, k - 1, k, k + 1):
+            patterns.append([start, start + 1, start + 5])
+    patterns.append([num_frames - 1, 40, 40, 33, num_frames - 2])  # scrambled, repeats
+    patterns.append(np.linspace(0, num_frames - 1, 8).astype(int).tolist())  # TSN-like
+    return [p for p in patterns if min(p) >= 0 and max(p) < num_frames]
+
+
+@pytest.mark.parametrize("name", sorted(vf.SEEK_FORMATS))
+def test_seek_fixtures_have_keyframes_and_b_frames(seek_videos, name):
+    path, _, info = seek_videos[name]
+    with av.open(str(path)) as container:
+        types = [frame.pict_type for frame in container.decode(video=0)]
+    assert av.video.frame.PictureType.B in types
+    table = info.seek_table
+    assert table is not None and len(table.timestamps) == SEEK_NUM_FRAMES
+    assert len(table.keyframes) >= 4  # several places to seek to
+
+
+@pytest.mark.parametrize("name", sorted(vf.SEEK_FORMATS))
+def test_seeked_reads_equal_sequential_reads(seek_videos, name):
+    path, frames, info = seek_videos[name]
+    table = info.seek_table
+    keyframes = [k for k, _ in table.keyframes]
+    data = path.read_bytes()
+    for pattern in index_patterns(SEEK_NUM_FRAMES, keyframes):
+        wanted = np.asarray(pattern)
+        got = kio.read_frames(data, pattern, seek_table=table)
+        np.testing.assert_array_equal(got, frames[wanted], err_msg=f"{name} {pattern}")
+        # The read really went through the seek path (it did not fall back to frame 0).
+        seeked = decode_module._read_after_seek(data, "clip", wanted, table)
+        assert seeked is not None, f"{name} {pattern}: the seek path gave up"
+        np.testing.assert_array_equal(seeked, frames[wanted])
+
+
+def test_seeking_decodes_far_fewer_frames(seek_videos, monkeypatch):
+    path, frames, info = seek_videos["xvid_gop7_avi"]
+    decoded = []
+    real_decode = decode_module._decode
+
+    def counting_decode(*args, **kwargs):
+        for frame in real_decode(*args, **kwargs):
+            decoded.append(frame.pts)
+            yield frame
+
+    monkeypatch.setattr(decode_module, "_decode", counting_decode)
+
+    def count(indices, seek_table):
+        decoded.clear()
+        got = kio.read_frames(path, indices, seek_table=seek_table)
+        np.testing.assert_array_equal(got, frames[indices])
+        return len(decoded)
+
+    # The last frames: from frame 0 all 58, from the keyframe before them a few.
+    assert count([56, 57], None) == 58
+    assert count([56, 57], info.seek_table) <= 12
+    # One frame per segment (TSN): a seek before each, instead of decoding them all.
+    assert count([3, 20, 37, 54], None) == 55
+    assert count([3, 20, 37, 54], info.seek_table) <= 4 * 12
+
+
+@pytest.mark.parametrize("name", ["xvid_gop7_avi", "h264_gop10_mp4", "vfr_mpeg4_gop9_mkv"])
+def test_a_wrong_seek_table_falls_back_to_exact_frames(seek_videos, name):
+    path, frames, info = seek_videos[name]
+    table = info.seek_table
+    wanted = [45, 47, 49]
+    # Every keyframe target moved onto the first one: seeks land too early or too late.
+    wrong_targets = kio.SeekTable(
+        keyframes=tuple((k, table.keyframes[0][1]) for k, _ in table.keyframes),
+        timestamps=table.timestamps,
+    )
+    # Timestamps of another file (shifted by one frame): no frame matches after a seek.
+    wrong_timestamps = kio.SeekTable(
+        keyframes=table.keyframes, timestamps=tuple(t + 1 for t in table.timestamps)
+    )
+    for wrong in (wrong_targets, wrong_timestamps):
+        np.testing.assert_array_equal(
+            kio.read_frames(path, wanted, seek_table=wrong), frames[wanted]
+        )
+    for wrong in (wrong_targets, wrong_timestamps):
+        assert decode_module._read_after_seek(path, "clip", np.asarray(wanted), wrong) is None
+
+
+def test_seek_table_errors_match_sequential_reads(seek_videos):
+    path, _, info = seek_videos["h264_gop10_mp4"]
+    for indices in ([50, SEEK_NUM_FRAMES], [-1, 50]):
+        with pytest.raises(kio.VideoDecodeError, match=f"{SEEK_NUM_FRAMES} decodable"):
+            kio.read_frames(path, indices, seek_table=info.seek_table)
+
+
+def test_seek_table_start_for():
+    table = kio.SeekTable(keyframes=((10, 100), (20, 200)), timestamps=tuple(range(30)))
+    assert table.start_for(9) is None
+    assert table.start_for(10) == (10, 100)
+    assert table.start_for(19) == (10, 100)
+    assert table.start_for(29) == (20, 200)
+
+
+def test_an_intra_only_video_can_start_at_every_frame(videos):
+    # Motion JPEG: every frame is a keyframe, and every one is a verified seek point.
+    info = kio.probe(videos["mjpeg_avi"], seek_table=True)
+    assert [k for k, _ in info.seek_table.keyframes] == list(range(1, NUM_FRAMES))
+    frames = kio.read_frames(videos["mjpeg_avi"])
+    for index in (1, 17, NUM_FRAMES - 1):
+        np.testing.assert_array_equal(
+            kio.read_frames(videos["mjpeg_avi"], [index], seek_table=info.seek_table),
+            frames[[index]],
+        )
+    assert kio.probe(videos["mjpeg_avi"]).seek_table is None  # only when asked for
+
+
 # --- Colour conversion ---------------------------------------------------------------
 
 

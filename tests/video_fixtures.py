@@ -44,6 +44,40 @@ VFR_FORMATS = {
 
 VFR_TIME_BASE = fractions.Fraction(1, 1000)
 
+# Formats with a keyframe every few frames, for the seek tests: B-frames around every
+# keyframe, closed and open GOPs, constant and variable frame rates. Names starting with
+# "vfr_" get `vfr_pts` timestamps.
+SEEK_FORMATS = {
+    "xvid_gop7_avi": (
+        ".avi",
+        {"codec": "mpeg4", "codec_tag": "XVID", "max_b_frames": 3, "options": {"g": "7"}},
+    ),
+    "divx_gop12_avi": (".avi", {"codec": "mpeg4", "codec_tag": "DX50", "max_b_frames": 2}),
+    "h264_gop10_mp4": (
+        ".mp4",
+        {"codec": "libx264", "max_b_frames": 3, "options": {"g": "10", "keyint_min": "10"}},
+    ),
+    # Open GOPs: the B-frames before each keyframe refer to the GOP before it.
+    "h264_open_gop_mp4": (
+        ".mp4",
+        {
+            "codec": "libx264",
+            "max_b_frames": 3,
+            "options": {"x264-params": "keyint=10:min-keyint=10:open-gop=1:scenecut=0"},
+        },
+    ),
+    "h264_open_gop_mkv": (
+        ".mkv",
+        {
+            "codec": "libx264",
+            "max_b_frames": 3,
+            "options": {"x264-params": "keyint=10:min-keyint=10:open-gop=1:scenecut=0"},
+        },
+    ),
+    "vfr_h264_gop9_mp4": (".mp4", {"codec": "libx264", "max_b_frames": 2, "options": {"g": "9"}}),
+    "vfr_mpeg4_gop9_mkv": (".mkv", {"codec": "mpeg4", "max_b_frames": 2, "options": {"g": "9"}}),
+}
+
 
 def encode_index_pattern(index: int, height: int, width: int) -> np.ndarray:
     """Returns a uint8 RGB frame of shape ``(height, width, 3)`` showing `index`."""
@@ -122,12 +156,10 @@ def write_index_video(
 
 
 def write_format(path: str | os.PathLike, name: str, num_frames: int, height: int, width: int):
-    """Writes the video of `FORMATS` or `VFR_FORMATS` entry `name` to `path`."""
-    if name in VFR_FORMATS:
-        _, kwargs = VFR_FORMATS[name]
+    """Writes the video of `FORMATS`, `VFR_FORMATS` or `SEEK_FORMATS` entry `name`."""
+    _, kwargs = {**FORMATS, **VFR_FORMATS, **SEEK_FORMATS}[name]
+    if name.startswith("vfr_"):
         kwargs = dict(kwargs, pts=vfr_pts(num_frames), time_base=VFR_TIME_BASE)
-    else:
-        _, kwargs = FORMATS[name]
     gray = kwargs.get("pix_fmt") == "gray"
     write_index_video(path, num_frames, height, width, gray=gray, **kwargs)
 

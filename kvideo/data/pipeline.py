@@ -313,9 +313,18 @@ def _clip_fn(
 ):
     size = augmentation.crop_size
 
-    def decode_bytes(data: bytes, indices: np.ndarray, video_id: bytes):
+    def decode_bytes(
+        data: bytes,
+        indices: np.ndarray,
+        video_id: bytes,
+        keyframes: np.ndarray,
+        timestamps: np.ndarray,
+    ):
+        # The stored seek table lets the decode start at the keyframe before the clip;
+        # without one (empty, or a dataset built before it existed) it starts at frame 0.
+        seek_table = storage.seek_table_of(keyframes, timestamps)
         try:
-            return kio.read_frames(data, indices.tolist()), True
+            return kio.read_frames(data, indices.tolist(), seek_table=seek_table), True
         except kio.VideoDecodeError as err:
             skip_log.record(video_id.decode("utf-8", "replace"), str(err))
             # A placeholder that the `ok` filter removes before batching.
@@ -338,7 +347,13 @@ def _clip_fn(
         else:
             decoded, ok = tf.numpy_function(
                 decode_bytes,
-                [example[storage.VIDEO_KEY], wanted, example["video_id"]],
+                [
+                    example[storage.VIDEO_KEY],
+                    wanted,
+                    example["video_id"],
+                    example.get(storage.KEYFRAMES_KEY, tf.zeros([0, 2], tf.int64)),
+                    example.get(storage.TIMESTAMPS_KEY, tf.zeros([0], tf.int64)),
+                ],
                 [tf.uint8, tf.bool],
                 stateful=False,
             )

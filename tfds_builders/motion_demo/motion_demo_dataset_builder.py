@@ -96,8 +96,12 @@ def render_clip(
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Synthetic motion-only action recognition, generated from a seed."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        # The clips themselves are unchanged.
+        "1.1.0": "Bytes storage has the (empty) seek table features of kvideo storage.",
+    }
     BUILDER_CONFIGS = [
         tfds.core.BuilderConfig(name=storage.JPEG, description="Frames stored as JPEG."),
         tfds.core.BuilderConfig(name=storage.BYTES, description="H.264 .mp4 bytes."),
@@ -123,6 +127,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             video_id = f"{split}_{index:04d}_{CLASSES[label]}"
             video_bytes = None
             if kind == storage.BYTES:
+                # 32 frames are one GOP at libx264's default keyframe interval (250): there
+                # is no keyframe to seek to, so the stored seek table stays empty.
                 video_bytes = kio.write_video(
                     None, frames, FPS, codec="libx264", container_format="mp4"
                 )

@@ -19,7 +19,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from kvideo.data import storage
-from tests.conftest import build_dataset, tfds_command
+from tests.conftest import build_dataset, checkout_env, tfds_command
 from tfds_builders.motion_demo import motion_demo_dataset_builder as mdb
 
 BUILDER_DIR = pathlib.Path(__file__).parent
@@ -50,7 +50,9 @@ def cli_data_dir(tmp_path_factory) -> pathlib.Path:
     """motion_demo/jpeg built by `tfds build` in a subprocess."""
     data_dir = tmp_path_factory.mktemp("cli")
     command = [tfds_command(), "build", str(BUILDER_DIR), "--data_dir", str(data_dir)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=checkout_env()
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return data_dir
 
@@ -69,7 +71,7 @@ def examples(cli_data_dir) -> dict[str, list[dict]]:
 def test_tfds_build_command_line_builds_the_default_config(cli_data_dir):
     builder = tfds.builder("motion_demo", data_dir=str(cli_data_dir))
     assert builder.builder_config.name == storage.JPEG
-    assert (cli_data_dir / "motion_demo" / "jpeg" / "1.0.0" / "dataset_info.json").is_file()
+    assert (cli_data_dir / "motion_demo" / "jpeg" / "1.1.0" / "dataset_info.json").is_file()
     assert builder.info.features["label"].names == list(mdb.CLASSES)
 
 

@@ -20,34 +20,45 @@ trailing label number is checked against the class and otherwise ignored; blank 
 `#` comments are skipped). Otherwise each class is split on its own (stratified) with a
 fixed seed, so every machine and every run gets the same split.
 
-Bad videos. Every video is decoded once before the split is made. One that fails to
-decode, or decodes to zero frames, is skipped: the build goes on, logs it, and lists it with
-the reason in `skipped_videos.tsv` beside the built data (also in the dataset's metadata
-under "skipped"). Its split column is empty when the split was drawn without it
-(stratified), or names the split list it was on. A split left with no decodable video
-stops the build with an error that lists the skipped files.
+Bad videos (see `tfds_builders.common.video_examples`, shared with the UCF101 and HMDB51
+builders). Before the split is made, every video is opened and its first frame decoded;
+one that fails is skipped: the build goes on, logs it, and lists it with the reason in
+`skipped_videos.tsv` beside the built data (also in the dataset's metadata under
+"skipped"). Its split column is empty when the split was drawn without it (stratified),
+or names the split list it was on. Each remaining video is then decoded exactly once,
+streaming its frames to the JPEG encoder (or recording its frame count and seek table for
+bytes storage); one that fails then is skipped and reported under its split. A split left
+with no decodable video stops the build with an error that lists the skipped files.
+Videos that decode fewer frames than their header declares (truncated files keep their
+decodable prefix) are kept and listed in `short_videos.tsv`. The end of the build logs
+both paths and counts.
+
+Why a first-frame check and not, as before, a full probe of every video before the split:
+the probe existed so that a broken file never silently empties a split or takes a class's
+only test slot, but it decoded every video twice (probe, then encode). Broken files fail at
+open or at their first frame, so checking that frame keeps the guarantee at a fraction of
+a percent of the cost; a file that fails later is still skipped and reported, and a split
+that ends with no example at all stops the build with the list of skipped files.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import pathlib
 import random
 
 import tensorflow_datasets as tfds
 
-from kvideo import io as kio
 from kvideo.data import storage
+from tfds_builders.common import frame_folders, video_examples
 
 VIDEO_EXTENSIONS = frozenset(
     {".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv"}
 )
 SPLIT_FILES = {"train": "train.txt", "test": "test.txt"}
-REPORT_NAME = "skipped_videos.tsv"
-
-_log = logging.getLogger(__name__)
+REPORT_NAME = video_examples.REPORT_NAME
+SHORT_REPORT_NAME = video_examples.SHORT_REPORT_NAME
 
 
 class SplitFileError(ValueError):
@@ -65,29 +76,39 @@ class VideoFolderConfig(tfds.core.BuilderConfig):
         short_side: JPEG frames are resized so that min(height, width) == short_side.
         test_fraction: share of each class held out when no split files are given.
         split_seed: seed of the stratified split.
+        frames_fps: frame rate stored for videos given as folders of frames.
     """
 
     storage: str = storage.JPEG
     short_side: int = 128
     test_fraction: float = 0.2
     split_seed: int = 0
+    frames_fps: float = 25.0
 
 
 def list_videos(root: pathlib.Path) -> dict[str, list[str]]:
-    """`{class_name: sorted video file names}` for the class folders under `root`."""
+    """`{class_name: sorted video names}` for the class folders under `root`.
+
+    A video is a file with a video extension, or a folder of frame images
+    (`root/<class>/<video>/img_00001.jpg ...`, see `tfds_builders.common.frame_folders`).
+    """
     if not root.is_dir():
         raise FileNotFoundError(f"Video folder root {root} is not a directory.")
     classes = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         videos = sorted(
-            p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+            p.name
+            for p in folder.iterdir()
+            if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+            or frame_folders.is_frame_folder(p)
         )
         if videos:
             classes[folder.name] = videos
     if not classes:
         raise ValueError(
             f"No class folders with videos under {root} (expected root/<class>/<video>, "
-            f"video extensions {sorted(VIDEO_EXTENSIONS)})."
+            f"video extensions {sorted(VIDEO_EXTENSIONS)}, or root/<class>/<video>/ folders "
+            f"of frames with extensions {sorted(frame_folders.IMAGE_EXTENSIONS)})."
         )
     return classes
 
@@ -198,11 +219,15 @@ def splits_for(
     return splits
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(video_examples.ReportingBuilderMixin, tfds.core.GeneratorBasedBuilder):
     """Videos in class folders, stored as JPEG frames or as the original bytes."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "Bytes storage keeps each file's seek table (keyframes, timestamps); "
+        "short_videos.tsv lists videos that decode fewer frames than their header.",
+    }
     BUILDER_CONFIGS = [
         VideoFolderConfig(
             name=storage.JPEG,
@@ -231,94 +256,39 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         root = pathlib.Path(os.fspath(dl_manager.manual_dir))
         videos = list_videos(root)
         self.info.features["label"].names = sorted(videos)
-        self._skipped: list[tuple[str, str, str]] = []
-        # Decode every video once before splitting, so that a broken file is never a
-        # class's only test video and a split never ends up empty by bad luck. The probe
-        # skips colour conversion (~3x faster than reading frames); "bytes" storage reuses
-        # its count, "jpeg" storage decodes again to encode the frames.
-        self._probed = {}
-        for class_name, files in videos.items():
-            for file_name in files:
-                try:
-                    info = kio.probe(root / class_name / file_name)
-                except kio.VideoDecodeError as err:
-                    self._skipped.append(("", f"{class_name}/{file_name}", str(err)))
-                    _log.warning("Skipping video %s/%s: %s", class_name, file_name, err)
-                else:
-                    self._probed[class_name, file_name] = info
+        self.report = video_examples.BuildReport()
+        entries = [
+            video_examples.VideoEntry(f"{c}/{f}", root / c / f, c)
+            for c, files in videos.items()
+            for f in files
+        ]
+        video_examples.check_storable(entries, self._options())
         if any((root / name).is_file() for name in SPLIT_FILES.values()):
+            # Parse the lists first: a malformed list fails before any decoding.
             splits = splits_for(root, videos, self.builder_config)
-            # A listed video that does not decode is reported under its split.
-            skipped = {row[1]: row for row in self._skipped}
-            for split, entries in splits.items():
-                for class_name, file_name in entries:
-                    row = skipped.get(f"{class_name}/{file_name}")
-                    if row is not None:
-                        self._skipped[self._skipped.index(row)] = (split, row[1], row[2])
-                splits[split] = [e for e in entries if e in self._probed]
+            passed = {e.video_id for e in video_examples.check_videos(entries, self.report)}
+            for split, listed in splits.items():
+                ids = [f"{c}/{f}" for c, f in listed]
+                # A listed video that does not decode is reported under its split.
+                self.report.set_split(ids, split)
+                splits[split] = [(c, f) for c, f in listed if f"{c}/{f}" in passed]
         else:
-            decodable = {
-                c: [f for f in files if (c, f) in self._probed] for c, files in videos.items()
-            }
+            # Broken files are left out before the split is drawn, so that one is never
+            # a class's only test video.
+            passed = {e.video_id for e in video_examples.check_videos(entries, self.report)}
+            decodable = {c: [f for f in fs if f"{c}/{f}" in passed] for c, fs in videos.items()}
             splits = splits_for(root, decodable, self.builder_config)
-        for split, entries in splits.items():
-            if not entries:
-                raise ValueError(
-                    f"Split {split!r} has no decodable video. Skipped: "
-                    + "; ".join(f"{video}: {reason}" for _, video, reason in self._skipped)
-                )
+        video_examples.require_videos(splits, self.report)
         return {
-            split: self._generate_examples(root, split, entries)
-            for split, entries in splits.items()
+            split: self._generate_examples(root, split, listed) for split, listed in splits.items()
         }
 
-    def _generate_examples(self, root: pathlib.Path, split: str, entries):
+    def _generate_examples(self, root: pathlib.Path, split: str, listed):
+        entries = [video_examples.VideoEntry(f"{c}/{f}", root / c / f, c) for c, f in listed]
+        return self._examples(split, entries, self._options())
+
+    def _options(self) -> video_examples.StorageOptions:
         config = self.builder_config
-        for class_name, file_name in entries:
-            video_id = f"{class_name}/{file_name}"
-            path = root / class_name / file_name
-            try:
-                if config.storage == storage.JPEG:
-                    frames, info = kio.read_video(path)
-                    video_bytes = None
-                else:
-                    video_bytes = path.read_bytes()
-                    frames, info = None, self._probed[class_name, file_name]
-            except (kio.VideoDecodeError, OSError) as err:
-                self._skip(split, video_id, str(err))
-                continue
-            if info.num_frames == 0:  # probe raises for this, but never store an empty video
-                self._skip(split, video_id, "no decodable frames")
-                continue
-            yield (
-                video_id,
-                storage.example_dict(
-                    video_id,
-                    class_name,
-                    frames,
-                    info.fps,
-                    config.storage,
-                    num_frames=info.num_frames,
-                    video_bytes=video_bytes,
-                    short_side=config.short_side,
-                ),
-            )
-        self._write_report(split)
-
-    def _skip(self, split: str, video_id: str, reason: str) -> None:
-        self._skipped.append((split, video_id, reason))
-        _log.warning("Skipping %s video %s: %s", split, video_id, reason)
-
-    def _write_report(self, split: str) -> None:
-        """Rewrites the report with every skip so far (called as each split ends)."""
-        skipped = sorted(self._skipped)
-        lines = ["split\tvideo\treason"]
-        lines += [
-            "\t".join(s.replace("\t", " ").replace("\n", " ") for s in row) for row in skipped
-        ]
-        report = pathlib.Path(os.fspath(self.data_dir)) / REPORT_NAME
-        report.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        self.info.metadata["skipped"] = [list(row) for row in skipped]
-        count = sum(1 for row in skipped if row[0] == split)
-        if count:
-            _log.warning("%s: skipped %d videos; see %s", split, count, report)
+        return video_examples.StorageOptions(
+            config.storage, config.short_side, frames_fps=config.frames_fps
+        )

@@ -7,6 +7,7 @@ functions below build copies of it with split files and broken videos added.
 
 from __future__ import annotations
 
+import logging
 import pathlib
 import shutil
 import subprocess
@@ -17,10 +18,9 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from kvideo import io as kio
 from kvideo.data import storage
 from tests import video_fixtures as vf
-from tests.conftest import build_dataset, tfds_command
+from tests.conftest import build_dataset, checkout_env, tfds_command
 from tfds_builders.video_folder import video_folder_dataset_builder as vfb
 
 DUMMY_DATA = pathlib.Path(__file__).parent / "dummy_data"
@@ -213,22 +213,76 @@ def test_broken_videos_are_skipped_and_reported(broken_builds, config):
     assert sorted(map(list, broken_build.info.metadata["skipped"])) == sorted(rows)
 
 
+# Frames written into each video (dummy_data/README.md), and what decodes of the truncated
+# one: its first 24 frames. The cut falls in frame 24 (a keyframe), which FFmpeg would
+# hand out concealed as a copy of frame 23 and flags as corrupt; the AVI index is gone.
+FRAME_COUNTS = {
+    "clapping/c01.avi": 8,
+    "clapping/c02.mp4": 9,
+    "clapping/c03.avi": 10,
+    "waving/w01.mp4": 8,
+    "waving/w02.avi": 11,
+    "waving/w03.mp4": 12,
+    TRUNCATED: 24,
+}
+
+
 @pytest.mark.parametrize("config", storage.STORAGES)
 def test_stored_frame_counts_are_decodable_counts(broken_builds, broken_root, config):
-    for example in stored_examples(broken_builds[config]):
+    stored = stored_examples(broken_builds[config])
+    assert {e["video_id"].decode(): int(e["num_frames"]) for e in stored} == FRAME_COUNTS
+    for example in stored:
         path = broken_root / example["video_id"].decode()
-        num_frames = int(example["num_frames"])
-        assert num_frames > 0
-        assert num_frames == kio.probe(path).num_frames
         if storage.VIDEO_KEY in example:
             assert example[storage.VIDEO_KEY] == path.read_bytes()
         else:
-            assert len(example[storage.FRAMES_KEY]) == num_frames
-    # The truncated file's header promises 30 frames; fewer decode, and that is stored.
-    truncated = broken_root / TRUNCATED
-    with av.open(str(truncated)) as container:
+            # Every stored frame is the frame of its index: the decodable prefix, in order.
+            indices = [
+                vf.decode_index_pattern(tf.io.decode_jpeg(frame).numpy())
+                for frame in example[storage.FRAMES_KEY]
+            ]
+            assert indices == list(range(FRAME_COUNTS[example["video_id"].decode()]))
+    # The truncated file's header promises 30 frames.
+    with av.open(str(broken_root / TRUNCATED)) as container:
         assert container.streams.video[0].frames == 30
-    assert kio.probe(truncated).num_frames < 30
+
+
+@pytest.mark.parametrize("config", storage.STORAGES)
+def test_videos_short_of_their_header_are_kept_and_flagged(broken_builds, config):
+    builder = broken_builds[config]
+    report = pathlib.Path(builder.data_dir) / vfb.SHORT_REPORT_NAME
+    assert report.read_text().splitlines() == [
+        "split\tvideo\tdecodable_frames\theader_frames",
+        f"train\t{TRUNCATED}\t24\t30",
+    ]
+    assert builder.info.metadata["short"] == [["train", TRUNCATED, 24, 30]]
+
+
+def test_bytes_examples_store_a_seek_table(broken_builds):
+    stored = {e["video_id"].decode(): e for e in stored_examples(broken_builds[storage.BYTES])}
+    for video_id, example in stored.items():
+        timestamps = example[storage.TIMESTAMPS_KEY]
+        assert len(timestamps) == FRAME_COUNTS[video_id]
+        assert np.all(np.diff(timestamps) > 0)
+        keyframes = example[storage.KEYFRAMES_KEY]
+        assert keyframes.shape[1:] == (2,)
+        assert np.all((keyframes[:, 0] > 0) & (keyframes[:, 0] < len(timestamps)))
+    # The XviD encoder puts a keyframe every 12 frames: of these short videos only the
+    # 24 decodable frames of the truncated one reach one (frame 12).
+    assert stored[TRUNCATED][storage.KEYFRAMES_KEY][:, 0].tolist() == [12]
+
+
+def test_the_end_of_a_build_names_the_reports(tmp_path, caplog):
+    root = copy_dummy_data(tmp_path)
+    (root / "waving" / "empty.avi").write_bytes(b"")
+    with caplog.at_level(logging.INFO):
+        builder = build(root, tmp_path / "data")
+    data_dir = pathlib.Path(builder.data_dir)
+    [summary] = [r.getMessage() for r in caplog.records if "built in" in r.getMessage()]
+    assert f"built in {data_dir} (test 2, train 4 examples)" in summary
+    assert f"1 videos skipped, listed with the reason in {data_dir / vfb.REPORT_NAME}" in summary
+    assert "0 kept videos decode fewer frames" in summary
+    assert str(data_dir / vfb.SHORT_REPORT_NAME) in summary
 
 
 def test_jpeg_frames_have_the_configured_short_side(broken_builds):
@@ -256,7 +310,9 @@ def test_tfds_build_command_line(tmp_path):
         "--data_dir",
         str(tmp_path),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=checkout_env()
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     builder = tfds.builder("video_folder/bytes", data_dir=str(tmp_path))
     assert {s: builder.info.splits[s].num_examples for s in ("train", "test")} == {
@@ -264,10 +320,6 @@ def test_tfds_build_command_line(tmp_path):
         "test": 2,
     }
     assert set(sum(split_ids(builder).values(), [])) == all_ids()
-
-
-if __name__ == "__main__":
-    tfds.testing.test_main()
 
 
 def test_broken_videos_are_left_out_before_a_stratified_split(tmp_path):
@@ -293,3 +345,40 @@ def test_a_split_of_only_broken_videos_stops_with_a_clear_error(tmp_path):
     write_split_files(root, sorted(all_ids()), ["waving/bad.avi"])
     with pytest.raises(ValueError, match=r"'test' has no decodable video.*waving/bad.avi"):
         build(root, tmp_path / "data")
+
+
+def test_beam_builds_the_same_examples_and_report(broken_root, broken_builds, tmp_path):
+    # JPEG storage: the decoding and encoding then run in Beam's workers (bytes storage
+    # runs the same code path with less work).
+    config = storage.JPEG
+    import apache_beam as beam
+
+    builder = vfb.Builder(config=config, data_dir=str(tmp_path))
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(
+            manual_dir=str(broken_root), beam_runner=beam.runners.DirectRunner()
+        )
+    )
+    plain = broken_builds[config]
+
+    def by_id(b):
+        return {e["video_id"].decode(): e for e in stored_examples(b)}
+
+    on_beam, on_threads = by_id(builder), by_id(plain)
+    assert sorted(on_beam) == sorted(on_threads) == sorted(FRAME_COUNTS)
+    for video_id, example in on_beam.items():
+        assert example.keys() == on_threads[video_id].keys()
+        for key, value in example.items():
+            np.testing.assert_array_equal(value, on_threads[video_id][key], err_msg=key)
+    assert {s: builder.info.splits[s].num_examples for s in ("train", "test")} == {
+        s: plain.info.splits[s].num_examples for s in ("train", "test")
+    }
+    for name in (vfb.REPORT_NAME, vfb.SHORT_REPORT_NAME):
+        beam_report = (pathlib.Path(builder.data_dir) / name).read_text()
+        assert beam_report == (pathlib.Path(plain.data_dir) / name).read_text()
+    assert builder.info.metadata["skipped"] == plain.info.metadata["skipped"]
+    assert not (pathlib.Path(builder.data_dir) / "beam_report_rows").exists()
+
+
+if __name__ == "__main__":
+    tfds.testing.test_main()

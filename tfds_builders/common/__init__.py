@@ -1,0 +1,1 @@
+"""Code shared by kvideo's dataset builders (not a builder itself)."""

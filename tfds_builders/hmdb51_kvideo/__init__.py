@@ -1,0 +1,1 @@
+"""HMDB51 with the three official splits (`hmdb51_kvideo`)."""

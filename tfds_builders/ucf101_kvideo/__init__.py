@@ -1,0 +1,1 @@
+"""UCF101 with the three official splits (`ucf101_kvideo`)."""
