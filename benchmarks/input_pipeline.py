@@ -38,11 +38,17 @@ tables reads (decoding from frame 0 for every clip), in alternating rounds with 
 normal read (decoding from the last keyframe before each clip). `--only_seek` measures
 just that.
 
+Evaluation, decoding: 10-clip evaluation (dense 16 frames, stride 2) of the JPEG videos,
+decoding every sampled index (repeats included, as before) against decoding each stored
+frame once (as `make_clip_dataset` does now): frames decoded per video and videos/s.
+`--only_eval` measures just that.
+
 Run from the repository root (defaults take a few minutes on 2 cores):
 
     python benchmarks/input_pipeline.py
     python benchmarks/input_pipeline.py --num_videos 48 --seconds 10 --work_dir /tmp/kvb
     python benchmarks/input_pipeline.py --only_seek --min_frames 150 --max_frames 220
+    python benchmarks/input_pipeline.py --only_eval --min_frames 31 --max_frames 60
 """
 
 from __future__ import annotations
@@ -69,6 +75,8 @@ import tensorflow_datasets as tfds  # noqa: E402
 from kvideo import io as kio  # noqa: E402
 from kvideo.data import Augmentation, ClipSampling, load_examples, make_clip_dataset  # noqa: E402
 from kvideo.data import storage as kstorage  # noqa: E402
+from kvideo.data.augment import decode_jpeg_frames  # noqa: E402
+from kvideo.data.views import crop_views  # noqa: E402
 from kvideo.layers import ClipPreprocessing  # noqa: E402
 from tfds_builders.video_folder.video_folder_dataset_builder import (  # noqa: E402
     Builder,
@@ -389,7 +397,7 @@ def compare(
     ).with_options(options)
     preprocessing = ClipPreprocessing(setting.augmentation.crop_size)
     on_host = pipeline.map(
-        lambda clips, labels: (preprocessing(clips), labels),
+        lambda features, labels: (preprocessing(features["video"]), labels),
         num_parallel_calls=tf.data.AUTOTUNE,
     ).with_options(options)
     sides = {
@@ -435,6 +443,64 @@ def keyframe_summary(builder: Builder) -> str:
     )
 
 
+def eval_views_dataset(
+    examples: tf.data.Dataset, sampling: ClipSampling, augmentation: Augmentation, unique: bool
+) -> tf.data.Dataset:
+    """Every evaluation view of each JPEG video, batched by `batch_size` videos later.
+
+    `unique=False` decodes every sampled index, repeats included, as the pipeline did
+    before (overlapping test clips decoded their shared frames once per clip);
+    `unique=True` decodes each stored frame once, as `make_clip_dataset` does now.
+    """
+
+    def views(example):
+        indices = sampling.test_indices(tf.cast(example["num_frames"], tf.int32))
+        flat = tf.reshape(indices, [-1])
+        encoded = example[kstorage.FRAMES_KEY]
+        if unique:
+            wanted, positions = tf.unique(flat)
+            frames = tf.gather(decode_jpeg_frames(tf.gather(encoded, wanted)), positions)
+        else:
+            frames = decode_jpeg_frames(tf.gather(encoded, flat))
+        shape = tf.concat([tf.shape(indices), tf.shape(frames)[1:]], axis=0)
+        return crop_views(tf.reshape(frames, shape), augmentation)
+
+    return examples.map(views, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def run_eval_decoding(builder: Builder, args: argparse.Namespace) -> None:
+    """Frames decoded per video and videos/s in 10-clip evaluation, before and after."""
+    sampling = ClipSampling(num_frames=16, frame_stride=2, num_clips=10)
+    augmentation = Augmentation(crop_size=112)
+    examples, _, info = load_examples(builder, SPLIT, seed=SEED)
+    counts = [int(e["num_frames"]) for e in examples.as_numpy_iterator()]
+    per_video = {
+        "before": np.mean([sampling.num_clips * sampling.clip_length for _ in counts]),
+        "after": np.mean([len(np.unique(sampling.test_indices(n).numpy())) for n in counts]),
+    }
+    sides = {
+        name: (
+            eval_views_dataset(examples.repeat(), sampling, augmentation, unique=name == "after")
+            .batch(args.batch_size)
+            .with_options(dataset_options()),
+            Throughput(),
+        )
+        for name in ("before", "after")
+    }
+    run_rounds(sides, args)
+    print(
+        "10-clip evaluation (dense 16 frames, stride 2, centre crop), JPEG frames, "
+        f"{len(counts)} videos of {min(counts)}-{max(counts)} frames:"
+    )
+    for name, (_, throughput) in sides.items():
+        print(
+            f"  {name:6s} {per_video[name]:6.1f} frames decoded per video, "
+            f"{throughput.clips_per_second:7.1f} videos/s"
+        )
+    ratio = sides["after"][1].clips_per_second / sides["before"][1].clips_per_second
+    print(f"  speed-up {ratio:.2f}\n")
+
+
 def run_seek_comparison(builders: dict[str, Builder], args: argparse.Namespace) -> None:
     print(f"bytes storage: {keyframe_summary(builders[kstorage.BYTES])}")
     header = (
@@ -476,6 +542,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--min_frames", type=int, default=FRAME_COUNT_RANGE[0])
     parser.add_argument("--max_frames", type=int, default=FRAME_COUNT_RANGE[1])
+    parser.add_argument(
+        "--only_eval",
+        action="store_true",
+        help="only frames decoded per video and videos/s of 10-clip evaluation, before and "
+        "after decoding each stored frame once",
+    )
     parser.add_argument(
         "--only_seek",
         action="store_true",
@@ -532,6 +604,10 @@ def main(argv: list[str] | None = None) -> int:
             print(rounds)
             run_seek_comparison(builders, args)
             return 0
+        if args.only_eval:
+            print(rounds)
+            run_eval_decoding(builders["jpeg128"], args)
+            return 0
         for key, builder in builders.items():
             if key.startswith(kstorage.JPEG):
                 print(f"  {key}: {mean_jpeg_kb(builder):.1f} KB per stored frame on average")
@@ -557,6 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         print_table(rows)
         print()
         run_seek_comparison(builders, args)
+        run_eval_decoding(builders["jpeg128"], args)
         print(f"load average at the end {load_average()} (other processes skew absolute rates)")
     return 0
 

@@ -210,15 +210,13 @@ def test_only_temporal_heads_see_the_order_of_frames(head, head_args, sees_order
         np.testing.assert_allclose(forward, backward, rtol=1e-5, atol=1e-6)
 
 
-def _backbone(kind: str) -> keras.Model | str:
+def _backbone(kind: str) -> keras.Model:
     if kind == "keras.applications":
         # The smallest network there (86 layers): MobileNetV3's 200+ layers triple the time.
         return keras.applications.MobileNet(
             input_shape=(CROP, CROP, 3), alpha=0.25, include_top=False, weights=None
         )
-    if kind == "kvideo 2D":
-        return _resnet2d()
-    return "r3d_tiny"
+    return _resnet2d()
 
 
 HEAD_CASES = {
@@ -229,9 +227,11 @@ HEAD_CASES = {
 }
 
 
-@pytest.mark.parametrize("backbone_kind", ["keras.applications", "kvideo 2D", "3D"])
+# The 3D backbones' own head (pool) goes through the registry test above; the heads that
+# look at time are most used on per-frame features, so they are crossed with 2D networks.
+@pytest.mark.parametrize("backbone_kind", ["keras.applications", "kvideo 2D"])
 @pytest.mark.parametrize("head", list(HEAD_CASES))
-def test_each_head_on_2d_and_3d_backbones_trains_saves_and_converts(backbone_kind, head, tmp_path):
+def test_each_head_on_2d_backbones_trains_saves_and_converts(backbone_kind, head, tmp_path):
     model = build_video_classifier(
         _backbone(backbone_kind),
         3,

@@ -82,7 +82,8 @@ def test_bytes_pipeline_gives_the_sampled_frames_with_or_without_a_seek_table(xv
     expected = [list(range(start, start + 16, 3)) for start in (0, 15, 29, 44)]
     results = list(dataset)
     assert len(results) == 3
-    for clips, labels in results:
+    for features, labels in results:
         assert labels.numpy().tolist() == [1]
+        clips = features["video"]
         decoded = [[vf.decode_index_pattern(f) for f in view] for view in clips.numpy()[0]]
         np.testing.assert_array_equal(decoded, expected)

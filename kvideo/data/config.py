@@ -9,6 +9,8 @@ windows import it when called), so programs can read and validate settings, and 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from typing import Any
 
 # Scales of the short side from TSN's multi-scale crop (Wang et al. 2016).
@@ -153,3 +155,44 @@ class Augmentation:
         if self.test_crop == "three_crop":
             return augment.three_crop_windows(height, width, 1.0)
         return augment.center_crop_window(height, width, self.test_crop_fraction)[None]
+
+
+def clip_config_dict(clip_sampling: ClipSampling, augmentation: Augmentation) -> dict[str, Any]:
+    """The evaluation transform as JSON-ready dicts, the form `load_clip_config` reads."""
+    return {
+        "clip_sampling": dataclasses.asdict(clip_sampling),
+        "augmentation": dataclasses.asdict(augmentation),
+    }
+
+
+def load_clip_config(
+    path: str | os.PathLike,
+    clip_sampling: ClipSampling | None = None,
+    augmentation: Augmentation | None = None,
+) -> tuple[ClipSampling, Augmentation]:
+    """Reads `ClipSampling` and `Augmentation` from a JSON file.
+
+    The file holds `{"clip_sampling": {...}, "augmentation": {...}}` with any of the
+    dataclass fields; missing ones keep their values in `clip_sampling` / `augmentation`
+    (default: the dataclass defaults). A `kvideo_export.json` written by
+    `export_saved_model` has this form, so a previous export's contract can be reused.
+    """
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    if not isinstance(config, dict):
+        raise ValueError(f"The clip config must be a JSON object. Received: {config!r}")
+    return (
+        _replace(clip_sampling or ClipSampling(), config.get("clip_sampling"), path),
+        _replace(augmentation or Augmentation(), config.get("augmentation"), path),
+    )
+
+
+def _replace(default: Any, fields: dict[str, Any] | None, path: str | os.PathLike) -> Any:
+    # JSON turns tuples (scales) into lists; the frozen dataclasses hold tuples.
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in (fields or {}).items()}
+    try:
+        return dataclasses.replace(default, **fields)
+    except TypeError as err:
+        raise ValueError(
+            f"Bad {type(default).__name__} fields in {os.fspath(path)}: {err}. Received: {fields}"
+        ) from err

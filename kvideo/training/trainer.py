@@ -44,6 +44,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from kvideo.data import load_examples, make_clip_dataset
+from kvideo.data.config import clip_config_dict
 from kvideo.data.pipeline import SkipLog, select_videos, split_index
 from kvideo.data.preview import save_contact_sheet
 from kvideo.data.splits import holdout
@@ -288,10 +289,7 @@ def train_and_evaluate(experiment: Experiment, output_dir: str | pathlib.Path) -
         experiment = replace_fields(experiment, resize_in_pipeline=True)
     (output_dir / "experiment.json").write_text(experiment.to_json() + "\n")
     # The evaluation transform, in the form export/export_main.py --clip_config reads.
-    clip_config = {
-        "clip_sampling": dataclasses.asdict(experiment.data.clip_sampling),
-        "augmentation": dataclasses.asdict(experiment.data.augmentation),
-    }
+    clip_config = clip_config_dict(experiment.data.clip_sampling, experiment.data.augmentation)
     (output_dir / "clip_config.json").write_text(json.dumps(clip_config, indent=2) + "\n")
     keras.utils.set_random_seed(experiment.seed)
     previous_policy = keras.mixed_precision.global_policy()
