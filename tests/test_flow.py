@@ -311,6 +311,28 @@ def test_extract_video_writes_the_layout(tmp_path):
     assert kflow.read_flow_images(tmp_path / "flow").shape == (3, 40, 48, 2)
 
 
+def test_extract_videos_pools_over_files_and_skips_bad_ones(tmp_path):
+    from kvideo import io as kio
+
+    clip = moving_square_clip(5)[:, ::2, ::2]
+    kio.write_video(tmp_path / "a.mp4", clip, fps=25, codec="libx264")
+    kio.write_video(tmp_path / "b.avi", clip[:3], fps=25, codec="mpeg4", codec_tag="XVID")
+    kio.write_video(tmp_path / "one_frame.mp4", clip[:1], fps=25, codec="libx264")
+    (tmp_path / "text.avi").write_text("not a video")
+    names = ["a.mp4", "b.avi", "one_frame.mp4", "text.avi"]
+    videos = [(tmp_path / name, tmp_path / "flow" / name.split(".")[0]) for name in names]
+    config = FlowConfig(method="dis_fast", short_side=None)
+    results = kflow.extract_videos(videos, config, num_workers=2)
+
+    assert [r.num_flows for r in results] == [4, 2, 0, 0]
+    assert [r.error is None for r in results] == [True, True, False, False]
+    assert "at least 2 frames" in results[2].error
+    assert "text.avi" in results[3].error
+    assert kflow.count_flow_images(tmp_path / "flow" / "a") == 4
+    assert kflow.count_flow_images(tmp_path / "flow" / "b") == 2
+    assert not (tmp_path / "flow" / "text").exists()
+
+
 def test_resized_size_rounds_the_long_side():
     assert kflow.resized_size(240, 320, 256) == (256, 341)
     assert kflow.resized_size(256, 340, 256) == (256, 340)

@@ -15,7 +15,9 @@ NumPy and OpenCV only (no TensorFlow)::
 * `layout`: x/y images in memory (`encode_flow`, `decode_flow`) and on disk
   (`write_flow_images`, `read_flow_images`, `count_flow_images`): the
   ``flow_x_00001.jpg`` layout of TSN's dense_flow and mmaction2, 1-based.
-* `extract`: `FlowExtractor` / `extract_flow`: whole videos on all cores.
+* `extract`: `FlowExtractor` / `extract_flow`: one video on all cores (chunks of frame
+  pairs to worker processes, or a stream); `extract_videos`: many video files, one per
+  worker process (the way to extract a dataset).
 
 Flow ``i`` goes from frame ``i`` to frame ``i + 1``; channel 0 is x (positive to the
 right), channel 1 is y (positive down), in pixels of the resized frames. Resizing a flow
@@ -30,7 +32,13 @@ from kvideo.flow.config import (
     METHODS,
     FlowConfig,
 )
-from kvideo.flow.extract import FlowExtractor, default_num_workers, extract_flow
+from kvideo.flow.extract import (
+    FlowExtractor,
+    VideoFlowResult,
+    default_num_workers,
+    extract_flow,
+    extract_videos,
+)
 from kvideo.flow.layout import (
     DEFAULT_TEMPLATE,
     count_flow_images,
@@ -51,6 +59,7 @@ __all__ = [
     "ZERO_FLOW_CODE",
     "FlowConfig",
     "FlowExtractor",
+    "VideoFlowResult",
     "count_flow_images",
     "create_algorithm",
     "decode_flow",
@@ -58,6 +67,7 @@ __all__ = [
     "dequantize",
     "encode_flow",
     "extract_flow",
+    "extract_videos",
     "flip_flow_horizontally",
     "flow_file_name",
     "pairwise_flow",

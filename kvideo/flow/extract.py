@@ -25,10 +25,11 @@ creates a `FlowExtractor` with workers must therefore guard its entry point with
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -49,13 +50,17 @@ _DEFAULT_CHUNK_PAIRS = 32
 _POOLED_METHODS = (flow_config.TVL1, flow_config.FARNEBACK)
 
 
-def default_num_workers(method: str) -> int:
-    """Worker processes used when none are asked for: all usable cores for TV-L1 and
-    Farneback, 0 (in process) for DIS, whose pairs are too quick to ship between processes.
-    """
-    if method not in _POOLED_METHODS:
-        return 0
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def default_num_workers(method: str) -> int:
+    """Worker processes a `FlowExtractor` uses when none are asked for: all usable cores
+    for TV-L1 and Farneback, 0 (in process) for DIS, whose pairs are too quick to ship
+    between processes.
+    """
+    return usable_cores() if method in _POOLED_METHODS else 0
 
 
 class FlowExtractor:
@@ -82,15 +87,11 @@ class FlowExtractor:
             raise ValueError(f"`config` must be a FlowConfig. Received: {config!r}")
         if num_workers is None:
             num_workers = default_num_workers(config.method)
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"`num_workers` must be an int >= 0. Received: {num_workers=!r}")
         if chunk_pairs is None:
             chunk_pairs = _CHUNK_PAIRS.get(config.method, _DEFAULT_CHUNK_PAIRS)
-        if isinstance(chunk_pairs, bool) or not isinstance(chunk_pairs, int) or chunk_pairs < 1:
-            raise ValueError(f"`chunk_pairs` must be an int >= 1. Received: {chunk_pairs=!r}")
         self.config = config
-        self.num_workers = num_workers
-        self.chunk_pairs = chunk_pairs
+        self.num_workers = _checked_count("num_workers", num_workers, minimum=0)
+        self.chunk_pairs = _checked_count("chunk_pairs", chunk_pairs, minimum=1)
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._algorithm = None
 
@@ -169,27 +170,51 @@ class FlowExtractor:
 
         Returns the number of flow fields written (decodable frames - 1). Raises
         `kvideo.io.VideoDecodeError` for a video that does not decode, ValueError for one
-        of fewer than two frames.
+        of fewer than two frames. The decoded video is held in memory (1,800 frames at
+        320x240 take 0.4 GB); files in `folder` from an earlier, longer extraction are
+        not removed.
         """
         from kvideo import io as kio  # only this method decodes; keep the import local
 
         frames, _ = kio.read_video(source)
         written = 0
-        for index, field in enumerate(self.iter_flow(frames)):
+        for field in self.iter_flow(frames):
             layout.write_flow_images(
-                folder, field[np.newaxis], template=template, quality=quality, first_index=index
+                folder, field[np.newaxis], template=template, quality=quality, first_index=written
             )
             written += 1
         return written
 
+    def extract_videos(
+        self,
+        videos: Sequence[tuple[str | os.PathLike, str | os.PathLike]],
+        *,
+        template: str = layout.DEFAULT_TEMPLATE,
+        quality: int = layout.DEFAULT_JPEG_QUALITY,
+    ) -> list[VideoFlowResult]:
+        """Flow images of many video files, one video per task of the worker pool.
+
+        Each worker decodes its video (`kvideo.io.read_video`), computes flow on one
+        OpenCV thread and writes ``flow_x_00001.jpg``... into the video's folder: only
+        paths and counts cross between processes, so this scales with cores for every
+        method, DIS included. With ``num_workers=0`` the videos are done here, in turn.
+
+        Args:
+            videos: ``(video path, flow folder)`` pairs.
+            template, quality: As for `kvideo.flow.write_flow_images`.
+
+        Returns:
+            One `VideoFlowResult` per video, in order. A video that fails to decode or has
+            fewer than two frames is skipped and its result says why; the others go on.
+        """
+        jobs = [(self.config, source, folder, template, quality) for source, folder in videos]
+        if self.num_workers == 0 or not jobs:
+            return [_video_task(*job) for job in jobs]
+        return list(self._start_pool().map(_video_task, *zip(*jobs, strict=True)))
+
     def _start_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.num_workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=cv2.setNumThreads,
-                initargs=(1,),
-            )
+            self._pool = _spawn_pool(self.num_workers)
         return self._pool
 
     def _grey_chunks(self, frames: Iterable[np.ndarray]) -> Iterator[list[np.ndarray]]:
@@ -233,6 +258,70 @@ def extract_flow(
     """
     with FlowExtractor(config, num_workers=num_workers) as extractor:
         return extractor.extract(frames)
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoFlowResult:
+    """What `extract_videos` did with one video.
+
+    Attributes:
+        source: The video, as given.
+        folder: Where its flow images went.
+        num_flows: Flow fields written (decodable frames - 1); 0 if it was skipped.
+        error: Why the video was skipped (it does not decode, or has fewer than two
+            frames), or None.
+    """
+
+    source: str | os.PathLike
+    folder: str | os.PathLike
+    num_flows: int
+    error: str | None = None
+
+
+def extract_videos(
+    videos: Sequence[tuple[str | os.PathLike, str | os.PathLike]],
+    config: FlowConfig,
+    *,
+    num_workers: int | None = None,
+    template: str = layout.DEFAULT_TEMPLATE,
+    quality: int = layout.DEFAULT_JPEG_QUALITY,
+) -> list[VideoFlowResult]:
+    """Flow images of many video files, one video per worker process: the way to extract
+    a dataset (see `FlowExtractor.extract_videos`).
+
+    `num_workers` defaults to all usable cores, for every method.
+    """
+    if num_workers is None:
+        num_workers = usable_cores()
+    with FlowExtractor(config, num_workers=num_workers) as extractor:
+        return extractor.extract_videos(videos, template=template, quality=quality)
+
+
+def _spawn_pool(num_workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """Worker processes with one OpenCV thread each ("spawn": see the module docstring)."""
+    return concurrent.futures.ProcessPoolExecutor(
+        num_workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=cv2.setNumThreads,
+        initargs=(1,),
+    )
+
+
+def _checked_count(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
+    return value
+
+
+def _video_task(config, source, folder, template, quality) -> VideoFlowResult:
+    from kvideo import io as kio
+
+    try:
+        with FlowExtractor(config, num_workers=0) as extractor:
+            written = extractor.extract_video(source, folder, template=template, quality=quality)
+    except (kio.VideoDecodeError, ValueError) as error:
+        return VideoFlowResult(source, folder, 0, str(error))
+    return VideoFlowResult(source, folder, written)
 
 
 def _quantized_chunk_flow(config: FlowConfig, grey_frames: list[np.ndarray]) -> np.ndarray:

@@ -11,8 +11,11 @@ Quantisation, for a bound ``b`` (`FlowConfig.bound`) and step ``s = 2 * b / 255`
     q = rint((clip(v, -b, b) + b) * 255 / (2 * b))        # uint8 code, 0..255
     v' = q * s - b = (q - 127.5) * s                        # `dequantize`
 
-``rint`` rounds half to even, like ``cvRound`` in TSN's dense_flow (its ``CAST`` macro is
-this formula), so codes match the flow images released with TSN-style datasets. Hence
+``rint`` rounds half to even, like ``cvRound`` in TSN's dense_flow, whose ``CAST`` macro is
+this formula, so codes match the flow images released with TSN-style datasets. (We
+compute ``clip(v) * (255 / (2 b)) + 127.5`` in float32, dense_flow in double; on a
+340x256 DIS field one code in 87,000 came out one apart, at a value within float32
+rounding of a tie.) Hence
 ``-b -> 0``, ``+b -> 255``, and zero flow, which lies exactly between codes 127 and 128,
 rounds to **128**. Inside the bound the round trip errs by at most ``s / 2`` (0.078 px at
 ``b = 20``); outside it the value comes back as ``±b``.
@@ -47,8 +50,9 @@ def quantize(flow: np.ndarray, bound: float) -> np.ndarray:
         bound: Positive clipping bound in pixels (`FlowConfig.bound`).
 
     Returns:
-        uint8 codes of the same shape: ``rint((clip(v, -bound, bound) + bound) * 255 /
-        (2 * bound))``, rounding half to even (zero flow -> 128). See the module docstring.
+        uint8 codes of the same shape: ``rint(clip(v, -bound, bound) * (255 / (2 * bound))
+        + 127.5)`` in float32, rounding half to even (zero flow -> 128). See the module
+        docstring.
     """
     check_bound(bound)
     flow = np.asarray(flow)
@@ -56,9 +60,11 @@ def quantize(flow: np.ndarray, bound: float) -> np.ndarray:
         raise ValueError(f"`flow` must be floating point (pixels). Received: dtype={flow.dtype}")
     if not np.isfinite(flow).all():
         raise ValueError("`flow` contains NaN or infinite values.")
-    # float64 like dense_flow's double arithmetic, so that ties round the same way.
-    scaled = (np.clip(flow.astype(np.float64), -bound, bound) + bound) * (MAX_CODE / (2 * bound))
-    return np.rint(scaled).astype(np.uint8)
+    # float32 in place: 4x faster than float64, which matters beside DIS (~1 ms a pair).
+    codes = np.clip(flow, -bound, bound, dtype=np.float32)
+    codes *= np.float32(MAX_CODE / (2 * bound))
+    codes += np.float32(MAX_CODE / 2)
+    return np.rint(codes, out=codes).astype(np.uint8)
 
 
 def dequantize(codes: np.ndarray, bound: float) -> np.ndarray:
