@@ -340,8 +340,9 @@ def test_resized_size_rounds_the_long_side():
     assert kflow.resized_size(240, 320, None) == (240, 320)
 
 
-def test_default_workers_pool_tvl1_and_not_dis():
+def test_default_workers_pool_tvl1_only():
     assert kflow.default_num_workers("dis_fast") == 0
+    assert kflow.default_num_workers("farneback") == 0
     assert kflow.default_num_workers("tvl1") >= 1
 
 

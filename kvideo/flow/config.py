@@ -1,15 +1,17 @@
 """What flow to compute: the method, its options, the bound and the frame size.
 
-Methods (speeds per 340x256 pair on this project's 2-core machine, one thread; see
-`benchmarks/flow_extraction.py` for the measured table):
+Methods (time per 340x256 pair on one thread of this project's 2-core machine, measured
+while it was otherwise idle; `benchmarks/flow_extraction.py` has the full table):
 
 * ``"tvl1"``: Dual TV-L1 (Zach, Pock and Bischof 2007), the method of the two-stream and
   TSN papers, from OpenCV contrib (`cv2.optflow.DualTVL1OpticalFlow_create`). Accurate and
-  slow: about 0.6 s a pair.
+  slow: 0.59 s a pair.
 * ``"dis_ultrafast"``, ``"dis_fast"``, ``"dis_medium"``: Dense Inverse Search (Kroeger et al.
-  2016) with OpenCV's three presets (`cv2.DISOpticalFlow_create`): about 1, 2 and 13 ms.
+  2016) with OpenCV's three presets (`cv2.DISOpticalFlow_create`): 1.0, 2.0 and 13 ms.
 * ``"farneback"``: Farneback's polynomial expansion (`cv2.FarnebackOpticalFlow_create`),
-  about 20 ms; for comparison.
+  for comparison. OpenCV's object defaults (5 levels, 10 iterations) cost about twice the
+  22 ms of the classic ``calcOpticalFlowFarneback(..., 0.5, 3, 15, 3, 5, 1.2, 0)``; set
+  ``{"num_levels": 3, "win_size": 15, "num_iters": 3, "poly_sigma": 1.2}`` for those.
 
 Every method starts from OpenCV's own defaults (for DIS, those of the preset); `options`
 overrides them by name. An option's name is its OpenCV setter in snake case without

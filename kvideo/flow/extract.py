@@ -6,15 +6,23 @@
             ...
         extractor.extract_video("clip.avi", "flow/clip")    # flow_x_00001.jpg, ...
 
-How the cores are used: the main process converts frames to grey and resizes them, cuts
-the sequence into chunks of consecutive frames that overlap by one (so every pair lies in
-exactly one chunk), and hands the chunks to a pool of worker processes, each running
-OpenCV on one thread; results come back quantised (uint8, a quarter of the float bytes) in
-order. OpenCV's own threading parallelises inside one pair and scales worse: on this
-project's 2-core machine (`benchmarks/flow_extraction.py`, 340x256), TV-L1 ran at 1.7
-pairs/s single-threaded, 2.8 with OpenCV's 2 threads and 3.4 with 2 worker processes.
-For DIS the per-pair work (1-13 ms) is too small to pay for sending frames between
-processes; there `num_workers` defaults to 0 (in process, OpenCV threads).
+How the cores are used. One video: the main process converts frames to grey and
+resizes them, cuts the sequence into chunks of consecutive frames that overlap by one (so
+every pair lies in exactly one chunk), and hands the chunks to worker processes running
+OpenCV on one thread each; the flow comes back quantised (uint8, a quarter of the float
+bytes), in order. Many videos (`extract_videos`, the way to extract a dataset): one video
+per worker, which decodes, computes and writes it, so only paths cross processes.
+
+Measured on this project's 2-core machine at 340x256 (`benchmarks/flow_extraction.py`;
+`benchmarks/README.md` has the tables). TV-L1, 0.6 s a pair, is where cores matter: idle
+machine, 589 ms a pair on 1 thread and 358 ms on OpenCV's 2 threads (1.6x; OpenCV
+threads inside one pair); in the benchmark run (other jobs kept the load average at 7-9)
+chunks on 2 worker processes gave 0.3 pairs/s against 0.2 for OpenCV's threads and for
+1 thread, so `FlowExtractor` pools TV-L1 by default. DIS (1-13 ms a pair) and Farneback
+gain nothing from shipping frames between processes (DIS fast: 43 pairs/s in chunks on
+2 workers against 61 on 1 thread in process) and stay in process by default; for many
+videos, `extract_videos` was the fastest or within noise of it for every method (DIS
+ultrafast 89 against 68 pairs/s on 1 thread, files to JPEG folders).
 
 Worker processes are started with "spawn", not "fork": forking a process that has
 TensorFlow (or OpenCV's thread pool) running can deadlock the child. A script that
@@ -46,8 +54,8 @@ from kvideo.flow.quantize import quantize
 _CHUNK_PAIRS = {flow_config.TVL1: 4, flow_config.FARNEBACK: 16}
 _DEFAULT_CHUNK_PAIRS = 32
 
-# Methods for which worker processes beat OpenCV's threads (see the module docstring).
-_POOLED_METHODS = (flow_config.TVL1, flow_config.FARNEBACK)
+# Methods for which chunks on worker processes beat OpenCV's threads (module docstring).
+_POOLED_METHODS = (flow_config.TVL1,)
 
 
 def usable_cores() -> int:
@@ -57,8 +65,8 @@ def usable_cores() -> int:
 
 def default_num_workers(method: str) -> int:
     """Worker processes a `FlowExtractor` uses when none are asked for: all usable cores
-    for TV-L1 and Farneback, 0 (in process) for DIS, whose pairs are too quick to ship
-    between processes.
+    for TV-L1, 0 (in process) for DIS and Farneback, whose pairs are too quick to be worth
+    shipping between processes (see the module docstring).
     """
     return usable_cores() if method in _POOLED_METHODS else 0
 
