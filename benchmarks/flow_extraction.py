@@ -33,6 +33,7 @@ XviD-style AVI like UCF101's files.
 
     python benchmarks/flow_extraction.py                 # ~6 min on 2 cores
     python benchmarks/flow_extraction.py --methods dis_fast dis_medium --rounds 4
+    python benchmarks/flow_extraction.py --algorithm_only   # OpenCV's calc alone, ~1 min
 """
 
 from __future__ import annotations
@@ -54,9 +55,12 @@ from kvideo.flow import (
     METHODS,
     FlowConfig,
     FlowExtractor,
+    create_algorithm,
     decode_flow,
     dequantize,
     encode_flow,
+    pairwise_flow,
+    prepare_frame,
 )
 
 WIDTH, HEIGHT = 340, 256
@@ -84,6 +88,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tvl1_pairs", type=int, default=8, help="pairs per video, TV-L1")
     parser.add_argument("--pairs", type=int, default=32, help="pairs per video, other methods")
     parser.add_argument("--workers", type=int, default=usable_cores(), help="processes")
+    parser.add_argument(
+        "--algorithm_only",
+        action="store_true",
+        help="only time OpenCV's calc on grey frames in memory, 1 thread vs all (~1 min)",
+    )
     return parser.parse_args()
 
 
@@ -271,12 +280,46 @@ def load() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def algorithm_only(args) -> None:
+    """Prints ms per pair of each method's `calc` alone, on 1 thread and on all cores."""
+    frames, _ = generate_clip(max(args.tvl1_pairs, args.pairs) + 1)
+    grey = [prepare_frame(frame, None) for frame in frames]
+    cores = cv2.getNumberOfCPUs()
+    print(f"before: {load()}\n")
+    print(
+        f"| method | 1 thread ms/pair | {cores} threads ms/pair | UCF101, 1 thread "
+        f"| UCF101, {cores} threads |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for method in args.methods:
+        pairs = args.tvl1_pairs if method == "tvl1" else args.pairs
+        algorithm = create_algorithm(FlowConfig(method=method))
+        algorithm.calc(grey[0], grey[1], None)  # warm-up
+        seconds = {1: 0.0, cores: 0.0}
+        for round_index in range(args.rounds):
+            for threads in (1, cores) if round_index % 2 == 0 else (cores, 1):
+                cv2.setNumThreads(threads)
+                start = time.perf_counter()
+                pairwise_flow(grey[: pairs + 1], algorithm)
+                seconds[threads] += time.perf_counter() - start
+        per_pair = {threads: total / (pairs * args.rounds) for threads, total in seconds.items()}
+        print(
+            f"| {method} | {1000 * per_pair[1]:.1f} | {1000 * per_pair[cores]:.1f} | "
+            f"{duration(UCF101_PAIRS * per_pair[1])} | {duration(UCF101_PAIRS * per_pair[cores])} |"
+        )
+    cv2.setNumThreads(cores)
+    print(f"\nafter: {load()}")
+
+
 def main() -> None:
     args = parse_args()
     print(
         f"machine: {platform.processor() or platform.machine()}, {usable_cores()} usable cores, "
         f"Python {sys.version.split()[0]}, OpenCV {cv2.__version__}"
     )
+    if args.algorithm_only:
+        algorithm_only(args)
+        return
     print(
         f"{WIDTH}x{HEIGHT}: {args.videos} videos of {args.tvl1_pairs} pairs for TV-L1, "
         f"of {args.pairs} pairs for the others; {args.rounds} rounds of >= {args.seconds:g} s; "
