@@ -267,6 +267,10 @@ def test_layout_errors_name_the_problem(tmp_path):
     (tmp_path / "flow_x_00001.jpg").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="Cannot decode the flow x image"):
         kflow.read_flow_images(tmp_path, [0])
+    x_image, _ = kflow.encode_flow(smooth_codes(height=24)[0])
+    _, y_image = kflow.encode_flow(smooth_codes(height=16)[0])
+    with pytest.raises(ValueError, match=r"differ in size: \(24, 40\) vs \(16, 40\)"):
+        kflow.decode_flow(x_image, y_image)
 
 
 # --- Extraction: processes, streaming, whole files ------------------------------------
