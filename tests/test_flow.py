@@ -393,6 +393,7 @@ def test_iter_flow_rejects_frames_of_different_sizes():
         ({"method": "dis_fast", "options": {"use_spatial_propagation": 1}}, "=1"),
         ({"method": "dis_fast", "options": {"tau": 0.25}}, "'tau'"),  # a TV-L1 option
         ({"options": "tau=0.25"}, "options='tau=0.25'"),
+        ({"options": ""}, "options=''"),
     ],
 )
 def test_config_rejects_bad_values(kwargs, message):

@@ -185,8 +185,10 @@ class FlowConfig:
     def _checked_options(self, options) -> tuple[tuple[str, OptionValue], ...]:
         if isinstance(options, Mapping):
             pairs = list(options.items())
-        elif isinstance(options, Sequence) and all(
-            isinstance(pair, tuple) and len(pair) == 2 for pair in options
+        elif (
+            isinstance(options, Sequence)
+            and not isinstance(options, str)
+            and all(isinstance(pair, tuple) and len(pair) == 2 for pair in options)
         ):
             pairs = list(options)
         else:
