@@ -262,6 +262,8 @@ def test_layout_errors_name_the_problem(tmp_path):
         kflow.write_flow_images(tmp_path, smooth_codes(), template="{axis}_{index}.bmp")
     with pytest.raises(ValueError, match="uint8"):
         kflow.write_flow_images(tmp_path, smooth_codes().astype(np.float32))
+    with pytest.raises(ValueError, match="quality=101"):
+        kflow.write_flow_images(tmp_path, smooth_codes(), quality=101)
     with pytest.raises(ValueError, match=r"shape=\(24, 40, 2\)"):
         kflow.write_flow_images(tmp_path, smooth_codes()[0])
     (tmp_path / "flow_x_00001.jpg").write_bytes(b"garbage")

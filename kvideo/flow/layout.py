@@ -38,6 +38,8 @@ def encode_flow(flow: np.ndarray, suffix: str = ".jpg", quality: int = DEFAULT_J
     """
     _check_flow(flow, ndim=3)
     _check_suffix(suffix)
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
+        raise ValueError(f"JPEG `quality` must be an int in [0, 100]. Received: {quality=!r}")
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if suffix != ".png" else []
     encoded = []
     for axis in range(2):
