@@ -20,9 +20,10 @@ threads inside one pair); in the benchmark run (other jobs kept the load average
 chunks on 2 worker processes gave 0.3 pairs/s against 0.2 for OpenCV's threads and for
 1 thread, so `FlowExtractor` pools TV-L1 by default. DIS (1-13 ms a pair) and Farneback
 gain nothing from shipping frames between processes (DIS fast: 43 pairs/s in chunks on
-2 workers against 61 on 1 thread in process) and stay in process by default; for many
-videos, `extract_videos` was the fastest or within noise of it for every method (DIS
-ultrafast 89 against 68 pairs/s on 1 thread, files to JPEG folders).
+2 workers against 61 on 1 thread in process) and stay in process by default. For many
+videos, `extract_videos` needs no data between processes; in that run it was the fastest
+way from files to JPEG folders for DIS ultrafast (89 against 68 pairs/s on 1 thread) and
+Farneback (7.3 against 4.8), and within the rounds' spread of the fastest for the others.
 
 Worker processes are started with "spawn", not "fork": forking a process that has
 TensorFlow (or OpenCV's thread pool) running can deadlock the child. A script that
