@@ -189,15 +189,110 @@ def decode_jpeg_frames(encoded: tf.Tensor) -> tf.Tensor:
     )
 
 
+def decode_flow_fields(x_encoded: tf.Tensor, y_encoded: tf.Tensor) -> tf.Tensor:
+    """Decodes `(fields,)` x and y flow images (grey JPEG or PNG) into `(fields, height,
+    width, 2)` uint8 codes, x then y (the layout of `kvideo.flow.decode_flow`)."""
+
+    def decode(pair):
+        planes = [tf.io.decode_image(image, channels=1, expand_animations=False) for image in pair]
+        tf.debugging.assert_equal(
+            tf.shape(planes[0]), tf.shape(planes[1]), "Flow x and y images differ in size"
+        )
+        return tf.concat(planes, axis=-1)
+
+    return tf.map_fn(
+        decode,
+        (x_encoded, y_encoded),
+        fn_output_signature=tf.TensorSpec([None, None, 2], tf.uint8),
+    )
+
+
 def random_flip_left_right(frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """Mirrors every frame of `(..., height, width, channels)` with probability 1/2.
 
     Flipping commutes with the (symmetric) bilinear resize, so flipping the uint8 crop
     before the model resizes it is the same as flipping the resized clip.
     """
+    return flip_left_right(frames, flip_decision(seed))
+
+
+def flip_decision(seed: tf.Tensor) -> tf.Tensor:
+    """Whether a clip is mirrored (probability 1/2): one draw shared by all its inputs."""
+    return tf.random.stateless_uniform([], seed) < 0.5
+
+
+def flip_left_right(frames: tf.Tensor, flip: tf.Tensor, flow: bool = False) -> tf.Tensor:
+    """Mirrors every frame of `(..., height, width, channels)` when `flip` is True.
+
+    With `flow`, the channels are flow codes interleaved x, y, x, y, ... (`kvideo.inputs`):
+    mirroring the frames negates horizontal motion, so every x code becomes ``255 - q``
+    (exact negation: `kvideo.flow.quantize`); y codes are only mirrored. This is
+    `kvideo.flow.flip_flow_horizontally`, in the graph.
+    """
     shape = tf.shape(frames)
     # Reversing a 3-D view is ~8x faster on CPU than reversing axis -2 of the 4/5-D tensor.
     rows = tf.reshape(frames, [-1, shape[-2], shape[-1]])
-    flip = tf.random.stateless_uniform([], seed) < 0.5
-    rows = tf.cond(flip, lambda: tf.reverse(rows, axis=[1]), lambda: rows)
+
+    def mirrored():
+        reversed_rows = tf.reverse(rows, axis=[1])
+        if not flow:
+            return reversed_rows
+        is_x = tf.range(shape[-1]) % 2 == 0
+        return tf.where(is_x, tf.constant(255, rows.dtype) - reversed_rows, reversed_rows)
+
+    rows = tf.cond(flip, mirrored, lambda: rows)
     return tf.reshape(rows, shape)
+
+
+def scale_window(window: tf.Tensor, size: tf.Tensor, target_size: tf.Tensor) -> tf.Tensor:
+    """A crop window of frames of `size` moved to frames of `target_size` of the same scene.
+
+    How two inputs of a clip get the same crop when they are stored at different
+    resolutions (flow computed at another size than the RGB frames): each coordinate is
+    scaled by its axis's ratio and rounded, the window kept inside the target frame. The
+    identity when the sizes are equal (integer arithmetic, no float rounding).
+
+    Args:
+        window: int32 `[y, x, h, w]` in frames of `size`.
+        size, target_size: int `(height, width)`.
+
+    Returns:
+        int32 `[y, x, h, w]` in frames of `target_size`, `h, w >= 1`.
+    """
+    window = tf.cast(window, tf.int32)
+    size = tf.cast(size, tf.int32)
+    target = tf.cast(target_size, tf.int32)
+
+    def scaled(value, axis):
+        return (value * target[axis] + size[axis] // 2) // size[axis]
+
+    y, x, h, w = tf.unstack(window)
+    h_t = tf.clip_by_value(scaled(h, 0), 1, target[0])
+    w_t = tf.clip_by_value(scaled(w, 1), 1, target[1])
+    y_t = tf.clip_by_value(scaled(y, 0), 0, target[0] - h_t)
+    x_t = tf.clip_by_value(scaled(x, 1), 0, target[1] - w_t)
+    return _window(y_t, x_t, h_t, w_t)
+
+
+def stack_channels(stacks: tf.Tensor) -> tf.Tensor:
+    """`(..., frames, L, height, width, C)` -> `(..., frames, height, width, L * C)`.
+
+    The L items of each frame's stack (flow fields, RGB frames) go to the channels in
+    order, each item's channels together: x1, y1, x2, y2, ... for flow (`kvideo.inputs`).
+    """
+    rank = stacks.shape.rank
+    if rank is None or rank < 5:
+        raise ValueError(
+            "`stacks` must be (..., frames, L, height, width, channels). "
+            f"Received: shape={stacks.shape}"
+        )
+    # (..., L, H, W, C) -> (..., H, W, L, C), then merge the last two axes.
+    perm = list(range(rank - 4)) + [rank - 3, rank - 2, rank - 4, rank - 1]
+    moved = tf.transpose(stacks, perm)
+    shape = tf.shape(moved)
+    merged = shape[-2:-1] * shape[-1:]
+    out = tf.reshape(moved, tf.concat([shape[:-2], merged], axis=0))
+    length, channels = stacks.shape[-4], stacks.shape[-1]
+    if length is not None and channels is not None:
+        out.set_shape(out.shape[:-1].concatenate([length * channels]))
+    return out

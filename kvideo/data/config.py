@@ -15,6 +15,8 @@ from typing import Any
 
 # Scales of the short side from TSN's multi-scale crop (Wang et al. 2016).
 TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
+# Flow fields stacked per TSN segment (Wang et al. 2016, section 3.2: "L = 5").
+TSN_STACK_LENGTH = 5
 
 DENSE = "dense"
 TSN = "tsn"
@@ -53,6 +55,14 @@ class ClipSampling:
     def clip_length(self) -> int:
         """Frames in one clip."""
         return self.num_frames if self.method == DENSE else self.num_segments
+
+    @property
+    def default_stack_length(self) -> int:
+        """L, the flow fields (or frame differences) an input takes per sampled frame when
+        none is given: 5 per TSN segment (Wang et al. 2016 stack 5 flow fields, 10
+        channels), 1 per frame of a dense clip (the field of each frame, as 3D models such
+        as I3D's flow stream take)."""
+        return TSN_STACK_LENGTH if self.method == TSN else 1
 
     def train_indices(self, video_frames: Any, seed: Any) -> Any:
         """`(clip_length,)` random frame indices for training (int32 tensor)."""

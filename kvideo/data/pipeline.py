@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -41,7 +42,11 @@ from kvideo import inputs
 from kvideo import io as kio
 from kvideo.data import augment, storage
 from kvideo.data.config import Augmentation, ClipSampling
-from kvideo.data.views import crop_views, test_views  # noqa: F401  (test_views: public here too)
+from kvideo.data.views import (  # noqa: F401  (test_views: public here too)
+    crop_views,
+    stack_request,
+    test_views,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -94,6 +99,9 @@ def load_examples(
         builder = tfds.builder(builder, data_dir=data_dir)
     kind = storage.storage_of(builder.info.features)
     decoders = {storage.FRAMES_KEY: tfds.decode.SkipDecoding()} if kind == storage.JPEG else None
+    if storage.has_flow(builder.info.features):
+        # Flow images too are decoded in the pipeline, only the sampled ones.
+        decoders.update({key: tfds.decode.SkipDecoding() for key in storage.FLOW_KEYS})
     read_config = tfds.ReadConfig(
         shuffle_seed=seed,
         interleave_cycle_length=16,
@@ -120,8 +128,12 @@ def split_index(
         feature (UCF101's gNN).
     """
     kind = storage.storage_of(builder.info.features)
-    heavy = storage.FRAMES_KEY if kind == storage.JPEG else storage.VIDEO_KEY
-    examples = builder.as_dataset(split=split, decoders={heavy: tfds.decode.SkipDecoding()})
+    heavy = [storage.FRAMES_KEY if kind == storage.JPEG else storage.VIDEO_KEY]
+    if storage.has_flow(builder.info.features):
+        heavy += storage.FLOW_KEYS
+    examples = builder.as_dataset(
+        split=split, decoders={key: tfds.decode.SkipDecoding() for key in heavy}
+    )
     has_group = "group" in builder.info.features
     keys = ["video_id", "label"] + (["group"] if has_group else [])
     examples = examples.map(lambda e: {k: e[k] for k in keys})
@@ -159,6 +171,8 @@ def make_clip_dataset(
     skip_log: SkipLog | None = None,
     drop_remainder: bool | None = None,
     num_parallel_calls: int = tf.data.AUTOTUNE,
+    modalities: Sequence[str] = (inputs.VIDEO,),
+    stack_length: int | None = None,
 ) -> tf.data.Dataset:
     """Batches of `(clips, labels)` from stored examples.
 
@@ -181,19 +195,36 @@ def make_clip_dataset(
             time, so a small buffer suffices.
         skip_log: receives every dropped example; a fresh one is made if None.
         drop_remainder: drop a last partial batch; defaults to `training`.
+        modalities: the named inputs to yield (`kvideo.inputs`): ``"video"`` (RGB
+            frames), ``"flow"`` (stored optical flow; a dataset built with flow, e.g.
+            ``video_folder/jpeg_flow``), ``"rgb_diff"`` (RGB frames whose differences the
+            model takes). All of a clip's inputs come from the same frame indices, the same
+            crop window (scaled to the flow's resolution when it differs from the frames')
+            and the same flip, and every stored frame is decoded once.
+        stack_length: L, the flow fields (flow) or frame differences (rgb_diff) per sampled
+            frame; None: `ClipSampling.default_stack_length` (5 for TSN segments, as TSN
+            stacks; 1 for dense clips, the field of each frame, as 3D models take).
 
     Returns:
-        A dataset of `({"video": clips}, labels)`, for a model that starts with
-        `kvideo.layers.ClipPreprocessing` (as `build_video_classifier` builds it). Training
-        clips are uint8 `(batch, frames, h, w, 3)`, where `(h, w)` is the crop size the
-        batch was cut at (`crop_size` where the pipeline resizes, see the module
-        docstring); test clips are the same when there is one view, else
-        `(batch, views, frames, h, w, 3)` with `views = num_clips * num_test_crops` ordered
-        clip-major (`kvideo.data.views`). Labels are int32 `(batch,)`.
+        A dataset of `({"video": clips}, labels)` (one entry per name of `modalities`),
+        for a model that starts with `kvideo.layers.ClipPreprocessing` (as
+        `build_video_classifier` builds it). Training clips are uint8
+        `(batch, frames, h, w, C)`, where `(h, w)` is the crop size the batch was cut at
+        (`crop_size` where the pipeline resizes, see the module docstring) and `C` is
+        `kvideo.inputs.input_channels(name, stack_length)`: 3 for video, 2L flow codes
+        (x1, y1, ..., xL, yL; mirrored clips have their x codes negated, ``255 - q``), and
+        3 (L + 1) for rgb_diff (the L + 1 frames from each sampled frame on); test clips
+        are the same when there is one view, else `(batch, views, frames, h, w, C)` with
+        `views = num_clips * num_test_crops` ordered clip-major (`kvideo.data.views`).
+        Labels are int32 `(batch,)`.
     """
     storage.check_storage(storage_kind)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
+    modalities = _checked_modalities(modalities, storage_kind, examples)
+    if stack_length is None:
+        stack_length = clip_sampling.default_stack_length
+    inputs.input_channels(inputs.FLOW, stack_length)  # checks it
     skip_log = skip_log if skip_log is not None else SkipLog()
     drop_remainder = training if drop_remainder is None else drop_remainder
     resize_here = (
@@ -202,7 +233,7 @@ def make_clip_dataset(
         or (training and augmentation.train_crop == "random_resized")
     )
 
-    examples = examples.filter(_validity_gate(storage_kind, skip_log))
+    examples = examples.filter(_validity_gate(storage_kind, skip_log, modalities))
     if training:
         examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
@@ -214,7 +245,16 @@ def make_clip_dataset(
         .flat_map(lambda s: tf.data.Dataset.from_tensors(s).repeat(batch_size))
     )
     clips = tf.data.Dataset.zip((examples, seeds, batch_seeds)).map(
-        _clip_fn(storage_kind, training, clip_sampling, augmentation, skip_log, resize_here),
+        _clip_fn(
+            storage_kind,
+            training,
+            clip_sampling,
+            augmentation,
+            skip_log,
+            resize_here,
+            modalities,
+            stack_length,
+        ),
         num_parallel_calls=num_parallel_calls,
         deterministic=True,
     )
@@ -242,10 +282,38 @@ def make_clip_dataset(
 _BATCH_SEED_SALT = 0x6B76
 
 
+def _checked_modalities(
+    modalities: Sequence[str], storage_kind: str, examples: tf.data.Dataset
+) -> tuple[str, ...]:
+    if isinstance(modalities, str):
+        modalities = (modalities,)
+    modalities = tuple(modalities)
+    unknown = [m for m in modalities if m not in inputs.NAMES]
+    if not modalities or unknown or len(set(modalities)) != len(modalities):
+        raise ValueError(
+            f"`modalities` must be distinct names among {list(inputs.NAMES)}. "
+            f"Received: modalities={modalities!r}"
+        )
+    if inputs.FLOW in modalities:
+        spec = examples.element_spec
+        if storage_kind != storage.JPEG or not storage.has_flow(spec):
+            raise ValueError(
+                "The dataset stores no optical flow: build one of its flow configs (e.g. "
+                "video_folder/jpeg_flow, ucf101_kvideo/split1_jpeg_flow, motion_demo/"
+                f"jpeg_flow). Received: storage {storage_kind!r}, features {sorted(spec)}"
+            )
+    return modalities
+
+
 def _shape_key(features, label):
+    """Clips batch together when every input has the same height and width."""
     del label
-    shape = tf.shape(features[inputs.VIDEO], out_type=tf.int64)
-    return shape[-3] * (1 << 20) + shape[-2]
+    key = None
+    for clips in features.values():
+        shape = tf.shape(clips, out_type=tf.int64)
+        own = shape[-3] * (1 << 20) + shape[-2]
+        key = own if key is None else key * 1_000_003 + own
+    return key
 
 
 def _is_ok(features, label, ok):
@@ -258,7 +326,7 @@ def _drop_ok(features, label, ok):
     return features, label
 
 
-def _validity_gate(storage_kind: str, skip_log: SkipLog):
+def _validity_gate(storage_kind: str, skip_log: SkipLog, modalities: tuple[str, ...]):
     def record(video_id: bytes, reason: bytes) -> bool:
         skip_log.record(video_id.decode("utf-8", "replace"), reason.decode())
         return False
@@ -277,6 +345,19 @@ def _validity_gate(storage_kind: str, skip_log: SkipLog):
                 ok, tf.constant("a stored frame is not a whole JPEG (truncated or empty)"), reason
             )
             ok = ok & complete
+        if inputs.FLOW in modalities:
+            flow_x, flow_y = (example[key] for key in storage.FLOW_KEYS)
+            num_flows = tf.shape(flow_x)[0]
+            reason = tf.where(ok, tf.constant("no stored flow field (fewer than 2 frames)"), reason)
+            ok = ok & (num_flows > 0)
+            reason = tf.where(ok, tf.constant("as many flow x as y images are needed"), reason)
+            ok = ok & tf.equal(tf.shape(flow_y)[0], num_flows)
+            reason = tf.where(
+                ok,
+                tf.constant("a stored flow image is not a whole JPEG (truncated or empty)"),
+                reason,
+            )
+            ok = ok & _complete_jpegs(tf.concat([flow_x, flow_y], axis=0))
         return tf.cond(
             ok,
             lambda: tf.constant(True),
@@ -310,8 +391,11 @@ def _clip_fn(
     augmentation: Augmentation,
     skip_log: SkipLog,
     resize_here: bool,
+    modalities: tuple[str, ...],
+    stack_length: int,
 ):
     size = augmentation.crop_size
+    frame_inputs = [name for name in modalities if inputs.SOURCES[name] == inputs.VIDEO]
 
     def decode_bytes(
         data: bytes,
@@ -330,6 +414,37 @@ def _clip_fn(
             # A placeholder that the `ok` filter removes before batching.
             return np.zeros((len(indices), 1, 1, 3), np.uint8), False
 
+    def decode_frames(example, wanted):
+        """The stored RGB frames `wanted`, `(len(wanted), H, W, 3)`, and whether they
+        decoded (bytes storage; a JPEG decode error raises, for `ignore_errors`)."""
+        if storage_kind == storage.JPEG:
+            frames = augment.decode_jpeg_frames(tf.gather(example[storage.FRAMES_KEY], wanted))
+            return frames, tf.constant(True)
+        decoded, ok = tf.numpy_function(
+            decode_bytes,
+            [
+                example[storage.VIDEO_KEY],
+                wanted,
+                example["video_id"],
+                example.get(storage.KEYFRAMES_KEY, tf.zeros([0, 2], tf.int64)),
+                example.get(storage.TIMESTAMPS_KEY, tf.zeros([0], tf.int64)),
+            ],
+            [tf.uint8, tf.bool],
+            stateful=False,
+        )
+        decoded.set_shape([None, None, None, 3])
+        ok.set_shape([])
+        return decoded, ok
+
+    def as_clips(items, request):
+        """Items `(clips * length * k, H, W, C)` gathered for `request` `(clips, length,
+        k)` -> clips `(clips, length, H, W, k * C)`."""
+        shape = tf.concat([tf.shape(request), tf.shape(items)[1:]], axis=0)
+        stacks = tf.reshape(items, shape)  # (clips, length, k, H, W, C)
+        if request.shape[-1] == 1:
+            return stacks[:, :, 0]
+        return augment.stack_channels(stacks)
+
     def fn(example, seed, batch_seed):
         num_frames = tf.cast(example["num_frames"], tf.int32)
         sample_seed, crop_seed, flip_seed = tf.unstack(
@@ -338,45 +453,59 @@ def _clip_fn(
         if training:
             indices = clip_sampling.train_indices(num_frames, sample_seed)[None]
         else:
-            indices = clip_sampling.test_indices(num_frames)
-        # Each stored frame is decoded once, however many clips use it (test clips overlap).
-        wanted, positions = tf.unique(tf.reshape(indices, [-1]))
+            indices = clip_sampling.test_indices(num_frames)  # (clips, length)
 
-        if storage_kind == storage.JPEG:
-            decoded = augment.decode_jpeg_frames(tf.gather(example[storage.FRAMES_KEY], wanted))
+        clips, ok = {}, tf.constant(True)
+        if frame_inputs:
+            requests = [stack_request(n, indices, num_frames, stack_length) for n in frame_inputs]
+            # Each stored frame is decoded once, however many clips and inputs use it (test
+            # clips overlap; RGB difference takes the frames after each sampled one).
+            flat = tf.concat([tf.reshape(r, [-1]) for r in requests], axis=0)
+            wanted, positions = tf.unique(flat)
+            decoded, ok = decode_frames(example, wanted)
+            reference = tf.shape(decoded)[1:3]
+            start = 0
+            for name, request in zip(frame_inputs, requests, strict=True):
+                count = tf.size(request)
+                taken = tf.gather(decoded, positions[start : start + count])
+                clips[name] = as_clips(taken, request)
+                start = start + count
         else:
-            decoded, ok = tf.numpy_function(
-                decode_bytes,
-                [
-                    example[storage.VIDEO_KEY],
-                    wanted,
-                    example["video_id"],
-                    example.get(storage.KEYFRAMES_KEY, tf.zeros([0, 2], tf.int64)),
-                    example.get(storage.TIMESTAMPS_KEY, tf.zeros([0], tf.int64)),
-                ],
-                [tf.uint8, tf.bool],
-                stateful=False,
+            # Windows are chosen on the RGB frames, whatever the inputs.
+            reference = tf.io.extract_jpeg_shape(example[storage.FRAMES_KEY][0])[:2]
+        if inputs.FLOW in modalities:
+            flow_x, flow_y = (example[key] for key in storage.FLOW_KEYS)
+            request = stack_request(inputs.FLOW, indices, tf.shape(flow_x)[0], stack_length)
+            wanted, positions = tf.unique(tf.reshape(request, [-1]))
+            fields = augment.decode_flow_fields(
+                tf.gather(flow_x, wanted), tf.gather(flow_y, wanted)
             )
-            decoded.set_shape([None, None, None, 3])
-            ok.set_shape([])
-        frames = tf.gather(decoded, positions)  # (clips * length, H, W, 3)
+            clips[inputs.FLOW] = as_clips(tf.gather(fields, positions), request)
 
+        features = {}
         if training:
-            shape = tf.shape(frames)
-            window = augmentation.train_window(shape[1], shape[2], crop_seed, batch_seed)
-            views = augment.crop(frames, window)
-            if augmentation.flip:
-                views = augment.random_flip_left_right(views, flip_seed)
-            if resize_here:
-                views = augment.resize(views, size)
+            window = augmentation.train_window(reference[0], reference[1], crop_seed, batch_seed)
+            flip = augment.flip_decision(flip_seed)
+            for name in modalities:
+                clip = clips[name][0]  # (length, H, W, C)
+                own = window
+                if inputs.SOURCES[name] != inputs.VIDEO:
+                    own = augment.scale_window(window, reference, tf.shape(clip)[1:3])
+                views = augment.crop(clip, own)
+                if augmentation.flip:
+                    views = augment.flip_left_right(views, flip, flow=name == inputs.FLOW)
+                if resize_here:
+                    views = augment.resize(views, size)
+                features[name] = views
         else:
-            clips = tf.reshape(frames, tf.concat([tf.shape(indices), tf.shape(frames)[1:]], axis=0))
-            views = crop_views(clips, augmentation)  # (views, length, h, w, 3)
-            if clip_sampling.num_clips * augmentation.num_test_crops == 1:
-                views = views[0]
-            if resize_here and not augmentation.resize_in_pipeline:
-                views = augment.resize(views, size)  # bytes storage: every video its own size
-        features = {inputs.VIDEO: views}
+            for name in modalities:
+                own_reference = None if inputs.SOURCES[name] == inputs.VIDEO else reference
+                views = crop_views(clips[name], augmentation, own_reference)
+                if clip_sampling.num_clips * augmentation.num_test_crops == 1:
+                    views = views[0]
+                if resize_here and not augmentation.resize_in_pipeline:
+                    views = augment.resize(views, size)  # bytes storage: every video its own size
+                features[name] = views
         label = tf.cast(example["label"], tf.int32)
         if storage_kind == storage.JPEG:
             return features, label  # a JPEG decode error raises; ignore_errors drops the clip

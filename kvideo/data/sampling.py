@@ -137,3 +137,29 @@ def multi_segment_indices(video_frames: tf.Tensor, num_segments: int, num_clips:
     phases = (tf.range(num_clips, dtype=tf.float32) + 0.5) / num_clips
     indices = tf.cast(tf.floor(starts[None, :] + phases[:, None] * segment), tf.int32)
     return tf.clip_by_value(indices, 0, tf.cast(video_frames, tf.int32) - 1)
+
+
+def stack_indices(frame_indices: tf.Tensor, num_items: tf.Tensor, stack_length: int) -> tf.Tensor:
+    """The `stack_length` consecutive items (frames or flow fields) that start at each index.
+
+    Used for the inputs that take more than one item per sampled frame: the flow stack of
+    TSN (L flow fields from the frame on) and RGB difference (the L + 1 frames whose
+    differences it takes). A stack that would run past the last item is moved back to end
+    at it (the items of one stack stay consecutive); a video with fewer items than a stack
+    loops, as short videos do for frames.
+
+    Args:
+        frame_indices: int32 `(...)` frame indices of a clip (`ClipSampling`).
+        num_items: scalar int, items stored (frames; or flow fields, one fewer).
+        stack_length: items per stack (>= 1).
+
+    Returns:
+        int32 `(..., stack_length)`: item `k` of the stack of frame `i` is
+        `(min(i, max(num_items - stack_length, 0)) + k) % num_items`.
+    """
+    _check_positive(stack_length=stack_length)
+    num_items = tf.cast(num_items, tf.int32)
+    frame_indices = tf.cast(frame_indices, tf.int32)
+    start = tf.minimum(frame_indices, tf.maximum(num_items - stack_length, 0))
+    offsets = tf.range(stack_length, dtype=tf.int32)
+    return (start[..., None] + offsets) % num_items
