@@ -7,6 +7,11 @@ already at the wanted size are stored as they are, byte for byte; others are dec
 resized and encoded once. A folder with a missing frame (a gap in the numbering), or a
 frame that is empty or does not decode, is a bad video: skipped and reported like a video
 file that does not decode (`video_examples`).
+
+Flow images beside the frames (``flow_x_00001.jpg`` / ``flow_y_00001.jpg``, the layout
+of TSN's dense_flow and mmaction2, `kvideo.flow.layout`) are not frames. Flow configs
+read them as they are (`folder_flow`); a folder without them gets its flow computed from
+its frames.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", 
 JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg"})
 
 _NUMBERS = re.compile(r"(\d+)")
+# Flow images of the common layout (`kvideo.flow.layout.DEFAULT_TEMPLATE`), in any case.
+_FLOW_IMAGE = re.compile(r"flow_[xy]_\d+\.(jpe?g|png)", re.IGNORECASE)
 
 
 def natural_key(name: str) -> list:
@@ -42,7 +49,10 @@ def frame_files_unchecked(folder: pathlib.Path) -> Iterator[pathlib.Path]:
     return (
         p
         for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_EXTENSIONS
+        and not p.name.startswith(".")
+        and not _FLOW_IMAGE.fullmatch(p.name)
     )
 
 
@@ -145,3 +155,59 @@ def encode_folder(
         num_frames=count, fps=fps, height=height, width=width, duration=count / fps
     )
     return encoded, info
+
+
+def folder_flow(folder: pathlib.Path, num_frames: int, config) -> tuple[list[bytes], list[bytes]]:
+    """The flow images to store for a frame folder: its own, or computed from its frames.
+
+    A folder with ``flow_x_00001.jpg`` / ``flow_y_00001.jpg`` images has them read as they
+    are: JPEG files already at the size `config.short_side` gives are kept byte for byte;
+    others are decoded, resized with their displacements rescaled to the new size
+    (`kvideo.data.storage.resize_flow`) and encoded as JPEG. They must number one fewer
+    than the frames (flow i from frame i to i + 1) or as many (extractors that write one
+    per frame); the pipeline samples within what is stored. A folder without flow images
+    has its flow computed from its frames with `config` (`storage.FlowEncoder`).
+
+    Raises:
+        kvideo.io.VideoDecodeError: flow images not numbered 1..n for both x and y, a count
+            that does not fit the frames, or an image that does not decode.
+    """
+    from kvideo import flow as kflow
+
+    try:
+        count = kflow.count_flow_images(folder)
+    except ValueError as err:
+        raise kio.VideoDecodeError(str(folder), str(err)) from err
+    if count == 0:
+        encoder = storage.FlowEncoder(config)
+        for path in frame_files(folder):
+            encoder.add(_decode(path))
+        return encoder.images
+    if count not in (num_frames - 1, num_frames):
+        raise kio.VideoDecodeError(
+            str(folder),
+            f"{count} flow fields for {num_frames} frames (expected {num_frames - 1}: flow i "
+            "goes from frame i to i + 1)",
+        )
+    x_images, y_images = [], []
+    for index in range(count):
+        pair = [folder / kflow.flow_file_name(axis, index) for axis in ("x", "y")]
+        data = [path.read_bytes() for path in pair]
+        sizes = [_jpeg_size(d) for d in data]
+        wanted = None
+        if sizes[0] is not None and config.short_side is not None:
+            wanted = storage.short_side_size(*sizes[0], config.short_side)
+        whole = all(d.startswith(b"\xff\xd8") and d.endswith(b"\xff\xd9") for d in data)
+        if whole and sizes[0] is not None and sizes[0] == sizes[1] == (wanted or sizes[0]):
+            x_image, y_image = data  # already what would be stored: keep the files
+        else:
+            try:
+                codes = kflow.decode_flow(*data)
+            except ValueError as err:
+                raise kio.VideoDecodeError(str(pair[0]), str(err)) from err
+            if config.short_side is not None:
+                codes = storage.resize_flow(codes, config.short_side)
+            x_image, y_image = kflow.encode_flow(codes, ".jpg", storage.FLOW_JPEG_QUALITY)
+        x_images.append(x_image)
+        y_images.append(y_image)
+    return x_images, y_images

@@ -16,11 +16,12 @@ import dataclasses
 import os
 import pathlib
 import shutil
+from typing import Any
 
 import tensorflow_datasets as tfds
 
 from kvideo.data import storage
-from tfds_builders.common import archives, frame_folders, video_examples
+from tfds_builders.common import archives, flow_configs, frame_folders, video_examples
 
 SPLIT_NUMBERS = (1, 2, 3)
 
@@ -38,16 +39,20 @@ class OfficialSplitConfig(tfds.core.BuilderConfig):
         split_number: 1, 2 or 3.
         storage: "jpeg" (frames resized to `short_side`) or "bytes" (the original files).
         short_side: JPEG frames are resized so that min(height, width) == short_side.
+        flow: also store each video's optical flow (`kvideo.flow.FlowConfig`; see
+            `tfds_builders.common.flow_configs`), JPEG storage only; None stores none.
     """
 
     split_number: int = 1
     storage: str = storage.JPEG
     short_side: int = 128
+    flow: Any = None  # kvideo.flow.FlowConfig | None
 
 
 def official_configs(dataset: str) -> list[OfficialSplitConfig]:
-    """The six configs `split{n}_{storage}` of `dataset`."""
-    return [
+    """The configs of `dataset`: `split{n}_{jpeg,bytes}`, and `split{n}_jpeg_flow` /
+    `split{n}_jpeg_tvl1` with optical flow beside the frames (`flow_configs`)."""
+    plain = [
         OfficialSplitConfig(
             name=f"split{number}_{kind}",
             split_number=number,
@@ -58,6 +63,18 @@ def official_configs(dataset: str) -> list[OfficialSplitConfig]:
         for number in SPLIT_NUMBERS
         for kind in storage.STORAGES
     ]
+    with_flow = [
+        OfficialSplitConfig(
+            name=f"split{number}_{suffix}",
+            split_number=number,
+            storage=storage.JPEG,
+            flow=flow,
+            description=f"{dataset} official split {number}, JPEG frames, {text}",
+        )
+        for number in SPLIT_NUMBERS
+        for suffix, flow, text in flow_configs.named_flow_configs(128)
+    ]
+    return plain + with_flow
 
 
 def read_list(path: pathlib.Path) -> list[tuple[int, str]]:
@@ -184,15 +201,17 @@ class OfficialSplitsBuilder(
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
             features=storage.video_features(
-                self.builder_config.storage, extra=self._extra_features()
+                self.builder_config.storage,
+                extra=self._extra_features(),
+                flow=self.builder_config.flow is not None,
             ),
-            metadata=tfds.core.MetadataDict(),
+            metadata=flow_configs.metadata(self.builder_config.flow),
         )
 
     def _options(self) -> video_examples.StorageOptions:
         config = self.builder_config
         return video_examples.StorageOptions(
-            config.storage, config.short_side, frames_fps=self.FRAMES_FPS
+            config.storage, config.short_side, frames_fps=self.FRAMES_FPS, flow=config.flow
         )
 
     FRAMES_FPS = 25.0

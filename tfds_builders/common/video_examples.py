@@ -191,12 +191,24 @@ class StorageOptions:
         short_side: See `storage`; None keeps the frame size.
         quality: See `storage`.
         frames_fps: The frame rate stored for frame folders, which have none of their own.
+        flow: Also store the optical flow of each video (`kvideo.flow.FlowConfig`: method,
+            bound, short side), computed from the frames as they decode, or taken from a
+            frame folder's own ``flow_x_00001.jpg`` / ``flow_y_00001.jpg`` images; None
+            stores none. JPEG storage only.
     """
 
     storage: str = storage.JPEG
     short_side: int | None = 128
     quality: int = 90
     frames_fps: float = 25.0
+    flow: Any = None  # kvideo.flow.FlowConfig | None (kvideo.flow loads OpenCV's contrib)
+
+    def __post_init__(self):
+        if self.flow is not None and self.storage != storage.JPEG:
+            raise ValueError(
+                "Flow is stored beside JPEG frames only. "
+                f"Received: storage={self.storage!r}, flow={self.flow!r}"
+            )
 
 
 def check_storable(entries: Iterable[VideoEntry], options: StorageOptions) -> None:
@@ -217,20 +229,27 @@ def encode_video(entry: VideoEntry, options: StorageOptions) -> tuple[dict, kio.
     Raises:
         kvideo.io.VideoDecodeError, OSError, ValueError: the video cannot be used.
     """
+    flow = None
     if entry.path.is_dir():
         frames, info = frame_folders.encode_folder(
             entry.path, options.short_side, options.quality, options.frames_fps
         )
         video_bytes = None
+        if options.flow is not None:
+            flow = frame_folders.folder_flow(entry.path, info.num_frames, options.flow)
     elif options.storage == storage.JPEG:
         frames = []
-        info = kio.scan(
-            entry.path,
-            lambda frame: frames.append(
-                storage.encode_jpeg_frame(frame, options.short_side, options.quality)
-            ),
-        )
+        encoder = storage.FlowEncoder(options.flow) if options.flow is not None else None
+
+        def on_frame(frame):
+            frames.append(storage.encode_jpeg_frame(frame, options.short_side, options.quality))
+            if encoder is not None:  # flow from the same decoded frames, in the same pass
+                encoder.add(frame)
+
+        info = kio.scan(entry.path, on_frame)
         video_bytes = None
+        if encoder is not None:
+            flow = _flow_of(encoder, info.num_frames, entry)
     else:
         video_bytes = entry.path.read_bytes()
         info = kio.probe(video_bytes, seek_table=True)
@@ -245,8 +264,29 @@ def encode_video(entry: VideoEntry, options: StorageOptions) -> tuple[dict, kio.
         video_bytes=video_bytes,
         seek_table=info.seek_table,
         extra=entry.extra,
+        flow=flow,
     )
     return example, info
+
+
+def _flow_of(
+    encoder: storage.FlowEncoder, num_frames: int, entry: VideoEntry
+) -> tuple[list[bytes], list[bytes]]:
+    """The encoder's flow images, one pair per decodable frame after the first.
+
+    Raises:
+        ValueError: the video has fewer than two frames (no flow: a bad video here).
+    """
+    try:
+        x_images, y_images = encoder.images
+    except ValueError as err:
+        raise ValueError(f"{entry.video_id}: {err}") from err
+    count = num_frames - 1
+    if len(x_images) < count:
+        raise ValueError(
+            f"{entry.video_id}: {len(x_images)} flow fields for {num_frames} decodable frames"
+        )
+    return x_images[:count], y_images[:count]
 
 
 def build_examples(

@@ -14,6 +14,11 @@ change any label, so the usual training augmentation applies.
 
 Everything is generated from fixed seeds, with no download: the same dataset on every
 machine. 360 clips (288 train, 72 test) of 32 frames at 64x64 build in seconds.
+
+Configs: ``jpeg`` (frames as JPEG), ``bytes`` (H.264 .mp4) and ``jpeg_flow``: the JPEG
+frames and, beside them, the optical flow of each clip (DIS medium, bound 20 px, on the
+64x64 frames; `kvideo.data.storage`), for two-stream models. Its frames are those of
+``jpeg``.
 """
 
 from __future__ import annotations
@@ -93,6 +98,16 @@ def render_clip(
     return frames
 
 
+#: The flow config name (the JPEG frames plus flow).
+JPEG_FLOW = "jpeg_flow"
+
+
+def _flow_config():
+    from tfds_builders.common import flow_configs
+
+    return flow_configs.flow_config(flow_configs.DEFAULT_METHOD, FRAME_SIZE)
+
+
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Synthetic motion-only action recognition, generated from a seed."""
 
@@ -105,14 +120,26 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     BUILDER_CONFIGS = [
         tfds.core.BuilderConfig(name=storage.JPEG, description="Frames stored as JPEG."),
         tfds.core.BuilderConfig(name=storage.BYTES, description="H.264 .mp4 bytes."),
+        tfds.core.BuilderConfig(
+            name=JPEG_FLOW,
+            description="Frames stored as JPEG, and their optical flow (DIS medium, bound "
+            "20 px) as x/y JPEG.",
+        ),
     ]
 
     def _info(self) -> tfds.core.DatasetInfo:
+        from tfds_builders.common import flow_configs
+
+        flow = self.builder_config.name == JPEG_FLOW
         return self.dataset_info_from_configs(
-            features=storage.video_features(self.builder_config.name, list(CLASSES)),
+            features=storage.video_features(self._storage(), list(CLASSES), flow=flow),
             supervised_keys=None,
             homepage="https://github.com/kvideo/kvideo",
+            metadata=flow_configs.metadata(_flow_config()) if flow else None,
         )
+
+    def _storage(self) -> str:
+        return storage.BYTES if self.builder_config.name == storage.BYTES else storage.JPEG
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         del dl_manager  # Nothing to download.
@@ -120,7 +147,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, split: str):
         rng = np.random.default_rng(_SPLIT_SEEDS[split])
-        kind = self.builder_config.name
+        kind = self._storage()
+        flow_config = _flow_config() if self.builder_config.name == JPEG_FLOW else None
         for index in range(CLIPS_PER_CLASS[split] * len(CLASSES)):
             label = index % len(CLASSES)
             frames = render_clip(label, rng)
@@ -132,6 +160,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 video_bytes = kio.write_video(
                     None, frames, FPS, codec="libx264", container_format="mp4"
                 )
+            flow = None
+            if flow_config is not None:
+                encoder = storage.FlowEncoder(flow_config)
+                for frame in frames:
+                    encoder.add(frame)
+                flow = encoder.images
             yield (
                 video_id,
                 storage.example_dict(
@@ -142,5 +176,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                     kind,
                     num_frames=len(frames),
                     video_bytes=video_bytes,
+                    flow=flow,
                 ),
             )

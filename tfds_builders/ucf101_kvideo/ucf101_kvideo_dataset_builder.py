@@ -9,9 +9,11 @@ needs an `ffmpeg` binary). Put these in the TFDS manual dir (see README.md here)
   `trainlist0{1,2,3}.txt` with 1-based labels, `testlist0{1,2,3}.txt` without), or its
   extracted `ucfTrainTestlist/` folder.
 
-Configs `split{1,2,3}_{jpeg,bytes}`. Labels follow `classInd.txt` (label = its number - 1).
-Each example keeps the group (gNN: the 25 groups are people/sessions, never shared between
-train and test in an official split) and the clip (cNN) numbers. Expected sizes: split 1
+Configs `split{1,2,3}_{jpeg,bytes}`, and `split{1,2,3}_jpeg_flow` / `_jpeg_tvl1` with
+optical flow (DIS medium / TV-L1) beside the frames (`tfds_builders.common.flow_configs`).
+Labels follow `classInd.txt` (label = its number - 1). Each example keeps the group
+(gNN: the 25 groups are people/sessions, never shared between train and test in an
+official split) and the clip (cNN) numbers. Expected sizes: split 1
 9,537 train / 3,783 test, split 2 9,586 / 3,734, split 3 9,624 / 3,696.
 """
 

@@ -47,11 +47,12 @@ import dataclasses
 import os
 import pathlib
 import random
+from typing import Any
 
 import tensorflow_datasets as tfds
 
 from kvideo.data import storage
-from tfds_builders.common import frame_folders, video_examples
+from tfds_builders.common import flow_configs, frame_folders, video_examples
 
 VIDEO_EXTENSIONS = frozenset(
     {".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv"}
@@ -77,6 +78,8 @@ class VideoFolderConfig(tfds.core.BuilderConfig):
         test_fraction: share of each class held out when no split files are given.
         split_seed: seed of the stratified split.
         frames_fps: frame rate stored for videos given as folders of frames.
+        flow: also store each video's optical flow (`kvideo.flow.FlowConfig`; see
+            `tfds_builders.common.flow_configs`), JPEG storage only; None stores none.
     """
 
     storage: str = storage.JPEG
@@ -84,6 +87,7 @@ class VideoFolderConfig(tfds.core.BuilderConfig):
     test_fraction: float = 0.2
     split_seed: int = 0
     frames_fps: float = 25.0
+    flow: Any = None  # kvideo.flow.FlowConfig | None
 
 
 def list_videos(root: pathlib.Path) -> dict[str, list[str]]:
@@ -239,6 +243,12 @@ class Builder(video_examples.ReportingBuilderMixin, tfds.core.GeneratorBasedBuil
             storage=storage.BYTES,
             description="The original encoded video files.",
         ),
+        *(
+            VideoFolderConfig(
+                name=name, storage=storage.JPEG, flow=flow, description=f"JPEG frames, {text}"
+            )
+            for name, flow, text in flow_configs.named_flow_configs(128)
+        ),
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Pass the directory of class folders (`root/<class>/<video>`) as the manual dir
@@ -247,9 +257,10 @@ class Builder(video_examples.ReportingBuilderMixin, tfds.core.GeneratorBasedBuil
     """
 
     def _info(self) -> tfds.core.DatasetInfo:
+        config = self.builder_config
         return self.dataset_info_from_configs(
-            features=storage.video_features(self.builder_config.storage),
-            metadata=tfds.core.MetadataDict(),
+            features=storage.video_features(config.storage, flow=config.flow is not None),
+            metadata=flow_configs.metadata(config.flow),
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
@@ -290,5 +301,5 @@ class Builder(video_examples.ReportingBuilderMixin, tfds.core.GeneratorBasedBuil
     def _options(self) -> video_examples.StorageOptions:
         config = self.builder_config
         return video_examples.StorageOptions(
-            config.storage, config.short_side, frames_fps=config.frames_fps
+            config.storage, config.short_side, frames_fps=config.frames_fps, flow=config.flow
         )
