@@ -12,9 +12,9 @@ Put these in the TFDS manual dir (see README.md here):
 
 Configs `split{1,2,3}_{jpeg,bytes}`, and `split{1,2,3}_jpeg_flow` / `_jpeg_tvl1` with
 optical flow (DIS medium / TV-L1) beside the frames (`tfds_builders.common.flow_configs`).
-Labels are the class names sorted (the order every HMDB51 result uses). Each split has 70 train and 30 test videos per class: 3,570 / 1,530.
-File names carry spaces, `#`, `&`, `'`, `!`, parentheses and non-ASCII letters; they are
-kept as they are in the video ids.
+Labels are the class names sorted (the order every HMDB51 result uses). Each split has
+70 train and 30 test videos per class: 3,570 / 1,530. File names carry spaces, `#`, `&`,
+`'`, `!`, parentheses and non-ASCII letters; they are kept as they are in the video ids.
 """
 
 from __future__ import annotations
