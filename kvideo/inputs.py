@@ -83,14 +83,15 @@ def stack_length_of(name: str, channels: int) -> int:
     return length
 
 
-def flow_statistics(bound: float) -> tuple[tuple[float, float], tuple[float, float]]:
+def flow_statistics(bound: float = 20.0) -> tuple[tuple[float, float], tuple[float, float]]:
     """`ClipPreprocessing` mean and std that map flow codes to displacements in pixels.
 
     ``(q / 255 - 0.5) / (1 / (2 b)) = (q - 127.5) * 2 b / 255``: exactly
     `kvideo.flow.dequantize` for codes quantised with bound ``b`` px, so a flow stream's
     backbone sees signed displacements in pixels of the stored flow (zero motion, code 128,
     becomes b / 255 px, half a quantisation step). The I3D flow presets use
-    ``mean = std = 0.5`` instead, displacements divided by the bound, in [-1, 1].
+    ``mean = std = 0.5`` instead, displacements divided by the bound, in [-1, 1]. The
+    default bound is TSN's 20 px (`kvideo.flow.DEFAULT_BOUND`, the flow configs' bound).
     """
     if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not bound > 0:
         raise ValueError(f"`bound` must be a positive number of pixels. Received: {bound=!r}")

@@ -2,6 +2,8 @@
 
 - `ClipPreprocessing`: the first layer of a classifier; uint8 clips of any size and any
   channel count -> resized to `crop_size`, normalised.
+- `RGBDifference`: the same on stacks of RGB frames, then their consecutive differences
+  (the first layer of a model on the ``rgb_diff`` input).
 - `sequence.py`: a clip as a sequence of frames: `FramesToBatch` / `BatchToFrames` (a 2D
   network on every frame), `SpatialAverage`, `SegmentConsensus` (TSN), `ClassToken`,
   `PositionEmbedding`, `WeightedAverage` (score fusion).
@@ -11,6 +13,7 @@ and Keras's rolled ``LSTM``/``GRU`` (TensorList ops): the recurrent head unrolls
 """
 
 from kvideo.layers.clip_preprocessing import KINETICS_MEAN, KINETICS_STD, ClipPreprocessing
+from kvideo.layers.rgb_difference import RGBDifference
 from kvideo.layers.sequence import (
     CONSENSUS_MODES,
     BatchToFrames,
@@ -31,6 +34,7 @@ __all__ = [
     "ClipPreprocessing",
     "FramesToBatch",
     "PositionEmbedding",
+    "RGBDifference",
     "SegmentConsensus",
     "SpatialAverage",
     "WeightedAverage",

@@ -76,6 +76,11 @@ class ClipPreprocessing(keras.layers.Layer):
             )
         return channels
 
+    def input_channels(self, channels: int) -> int:
+        """Channels of the clips this layer takes when it hands `channels` on: the same
+        (`kvideo.layers.RGBDifference` takes 3 more)."""
+        return channels
+
     def channel_stats(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
         """`mean` and `std` tiled to `channels` values (float64)."""
         repeats = channels // len(self.mean)

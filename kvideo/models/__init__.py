@@ -16,6 +16,8 @@
   `FusionClassifier` (weighted score fusion of several named inputs),
   `build_video_classifier`.
 * `weights.py`: pretrained weights, apart from the architectures.
+* `cross_modality.py`: an RGB network turned into a flow or RGB-difference one (TSN's
+  cross-modality initialisation of the first convolution).
 * `outputs.py`: whether a model emits logits or probabilities, decided once.
 
 Names load on first use (the registry without TensorFlow).
@@ -39,6 +41,8 @@ _EXPORTS = {
     "build_video_classifier": "kvideo.models.video_classifier",
     "WEIGHTS": "kvideo.models.weights",
     "PretrainedWeights": "kvideo.models.weights",
+    "cross_modality_backbone": "kvideo.models.cross_modality",
+    "cross_modality_classifier": "kvideo.models.cross_modality",
     "output_kind": "kvideo.models.outputs",
     "outputs_logits": "kvideo.models.outputs",
     "to_probabilities": "kvideo.models.outputs",
@@ -62,6 +66,7 @@ __all__ = sorted(
 
 if TYPE_CHECKING:
     from kvideo.layers.clip_preprocessing import ClipPreprocessing
+    from kvideo.models.cross_modality import cross_modality_backbone, cross_modality_classifier
     from kvideo.models.heads import HEADS
     from kvideo.models.outputs import output_kind, outputs_logits, to_probabilities
     from kvideo.models.per_frame.resnet2d_backbone import ResNet2DBackbone

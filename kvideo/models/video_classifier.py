@@ -21,6 +21,7 @@ import keras
 
 from kvideo import inputs as named_inputs
 from kvideo.layers.clip_preprocessing import ClipPreprocessing
+from kvideo.layers.rgb_difference import RGBDifference
 from kvideo.layers.sequence import BatchToFrames, FramesToBatch, WeightedAverage
 from kvideo.models import heads, outputs, registry, spec
 from kvideo.models import weights as weights_table
@@ -135,9 +136,11 @@ class VideoClassifier(keras.Model):
             clips = keras.Input((frames, *frame_shape), name=input_name)
             x = clips
         else:
-            clips = keras.Input(
-                (frames, None, None, frame_shape[-1]), dtype="uint8", name=input_name
-            )
+            # The preprocessing may take more channels than it hands on (RGBDifference).
+            channels = frame_shape[-1]
+            if isinstance(preprocessing, ClipPreprocessing):
+                channels = preprocessing.input_channels(channels)
+            clips = keras.Input((frames, None, None, channels), dtype="uint8", name=input_name)
             x = preprocessing(clips)
         if kind == spec.CLIP:
             features = backbone(x)
@@ -345,6 +348,8 @@ def build_video_classifier(
             preprocessed float clips directly (False).
         mean, std: the per-channel normalisation of [0, 1] pixels `preprocessing` applies
             (default: the registered model's; Kinetics statistics for a built backbone).
+            On the ``rgb_diff`` input the preprocessing is `RGBDifference`: the model takes
+            ``3 (L + 1)`` channels (RGB frame stacks) for a backbone of ``3L``.
         weights: registered pretrained weights of the backbone (see
             `kvideo.models.weights`), or the path of a ``.weights.h5`` file of the backbone.
         input_name: the named input (default: the registered model's, ``"video"``).
@@ -389,7 +394,10 @@ def build_video_classifier(
                     f"resize to. Received: backbone input shape {model_backbone.inputs[0].shape}"
                 )
             crop_size = height
-        layer = ClipPreprocessing(
+        # A model on RGB difference takes RGB frame stacks and differences them itself.
+        input_name = default(input_name, "input_name", named_inputs.VIDEO)
+        layer_class = RGBDifference if input_name == named_inputs.RGB_DIFF else ClipPreprocessing
+        layer = layer_class(
             crop_size,
             default(mean, "mean", named_inputs.KINETICS_MEAN),
             default(std, "std", named_inputs.KINETICS_STD),
