@@ -105,9 +105,9 @@ def test_views(frames: tf.Tensor, augmentation: Augmentation) -> tf.Tensor:
 def items_per_frame(name: str, stack_length: int) -> int:
     """Stored items input `name` takes per sampled frame: 1 RGB frame (video), L flow
     fields (flow), L + 1 RGB frames (rgb_diff, whose L differences the model takes)."""
-    if name == inputs.VIDEO:
-        return 1
-    return stack_length if name == inputs.FLOW else stack_length + 1
+    if name == inputs.FLOW:
+        return stack_length
+    return stack_length + 1 if name == inputs.RGB_DIFF else 1
 
 
 def stack_request(
@@ -145,14 +145,17 @@ def input_views(
             at any resolution). Frame indices are drawn on ``num_frames`` (``num_flows + 1``
             without RGB frames) and test windows on the RGB frames (else on the flow).
         input_channels: `{input name: channels}` of the model's inputs; each input's
-            stack length follows from its channels (`kvideo.inputs.stack_length_of`).
+            stack length follows from its channels (`kvideo.inputs.stack_length_of`). An
+            input of another name is taken like ``video``, one frame of its own source
+            (`sources[name]`) per sampled frame.
 
     Returns:
         `{input name: uint8 (batch, num_clips * num_test_crops, clip_length, h, w,
         channels)}`, the views of every input from the same frame indices and windows.
     """
-    if inputs.VIDEO in sources:
-        reference = sources[inputs.VIDEO]
+    frame_sources = [name for name in sources if name != inputs.FLOW]
+    if frame_sources:
+        reference = sources[inputs.VIDEO if inputs.VIDEO in sources else frame_sources[0]]
         num_frames = tf.shape(reference)[1]
     else:
         reference = sources[inputs.FLOW]
@@ -161,8 +164,8 @@ def input_views(
     indices = clip_sampling.test_indices(num_frames)  # (num_clips, length)
     views = {}
     for name, channels in input_channels.items():
-        source = sources[inputs.SOURCES[name]]
-        length = inputs.stack_length_of(name, channels)
+        source = sources[inputs.SOURCES.get(name, name)]
+        length = inputs.stack_length_of(name, channels) if name in inputs.NAMES else 1
         request = stack_request(name, indices, tf.shape(source)[1], length)
         clips = augment.stack_channels(tf.gather(source, request, axis=1))
         views[name] = crop_views(clips, augmentation, reference_size)

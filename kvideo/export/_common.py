@@ -16,6 +16,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from kvideo import inputs as named_inputs
 from kvideo.models.outputs import to_probabilities
 from kvideo.models.video_classifier import preprocessing_layers
 
@@ -41,7 +42,7 @@ class ClipInput:
 
     def describe(self, frames: int | str) -> dict[str, Any]:
         """The input as the JSON contracts state it."""
-        return {
+        described = {
             "name": self.name,
             "dtype": "uint8",
             "shape": ["batch", frames, "height", "width", self.channels],
@@ -51,6 +52,14 @@ class ClipInput:
             "mean": list(self.mean),
             "std": list(self.std),
         }
+        if self.name in named_inputs.CONTENTS:
+            described["content"] = named_inputs.CONTENTS[self.name]
+            if self.name != named_inputs.VIDEO:
+                length = named_inputs.stack_length_of(self.name, self.channels)
+                described["stack_length"] = length
+        if self.name == named_inputs.RGB_DIFF:
+            described["normalisation"] += ", then takes the differences of consecutive frames"
+        return described
 
 
 def check_class_names(class_names: Sequence[str], model: keras.Model) -> list[str]:

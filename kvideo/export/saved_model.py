@@ -4,8 +4,19 @@ The served graph does exactly what evaluation does (`kvideo.data.make_clip_datas
 `training=False`): pick the test frame indices, cut the test views
 (`kvideo.data.views`), run the model on every view and average the softmax probabilities
 over the views. A client therefore sends the decoded uint8 frames of a (short) video and
-nothing else, one tensor per named input of the model (``video``; a two-stream model also
-``flow``, ...), all of one length and size.
+nothing else: one tensor per *source* of the model's named inputs (`kvideo.inputs`):
+
+* ``video``: the decoded RGB frames, for a model on ``video`` and/or ``rgb_diff`` (RGB
+  difference is computed in the graph: the signature stacks the frames after each sampled
+  one and the model's `RGBDifference` layer differences them);
+* ``flow``: the quantised optical flow of the same frames, uint8 codes ``(batch, frames -
+  1, h, w, 2)`` (x, y; flow i from frame i to i + 1, as `kvideo.flow.FlowExtractor`
+  returns it; one field per frame is accepted too), for a model on ``flow``. Flow cannot
+  be computed in a TensorFlow graph, so the client computes it, with the method, bound
+  and short side the training data used (the contract's ``"flow"``, when given). Its
+  height and width may differ from the frames': windows are scaled to it.
+
+Inputs of other names are sources of their own, taken like ``video``.
 
 Layout, as TF Serving expects (`--model_base_path=<export_dir>/<model_name>`)::
 
@@ -23,15 +34,16 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
 import tensorflow as tf
 
 import kvideo
+from kvideo import inputs as named_inputs
 from kvideo.data.config import Augmentation, ClipSampling
-from kvideo.data.views import batch_views
+from kvideo.data.views import batch_views, input_views
 from kvideo.export import _common as common
 
 SERVING_SIGNATURE = "serving_default"
@@ -49,22 +61,27 @@ def export_saved_model(
     version: int = 1,
     top_k: int = 5,
     overwrite: bool = False,
+    flow: Mapping[str, Any] | None = None,
 ) -> str:
     """Writes `model` with in-graph evaluation preprocessing as a TF Serving SavedModel.
 
-    Signatures (one input per named input of the model, e.g. ``video``):
-        `serving_default`: each input uint8 `(batch, frames, height, width, channels)`,
-            any frame count / height / width (the videos of one request, and every input,
-            share them). Returns `scores` float32 `(batch, num_classes)` (softmax
-            probabilities averaged over the `num_clips * num_test_crops` test views),
+    Signatures:
+        `serving_default`: one input per source of the model's inputs (module docstring):
+            ``video`` uint8 `(batch, frames, height, width, 3)`, any frame count / height /
+            width (the videos of one request share them); ``flow`` uint8 `(batch,
+            frames - 1, h, w, 2)` codes of the same videos. Returns `scores` float32
+            `(batch, num_classes)` (softmax probabilities averaged over the
+            `num_clips * num_test_crops` test views),
             `top_k_scores` float32 `(batch, k)`, `top_k_indices` int32 `(batch, k)` and
             `top_k_labels` string `(batch, k)`, best first, with `k = min(top_k,
             num_classes)`. A wrong rank, channel count or an empty video is answered with
             an error that says what was expected.
-        `serve_clips`: each input uint8 `(batch, clip_length, height, width, channels)`,
-            already sampled and cropped, any height and width (the model resizes them to
-            `crop_size`). Returns `scores` float32 `(batch, num_classes)` (softmax of one
-            view per clip).
+        `serve_clips`: one input per named input of the model, uint8 `(batch,
+            clip_length, height, width, channels)`, already sampled and cropped, any height
+            and width (the model resizes them to `crop_size`; channels as
+            `kvideo.inputs.input_channels` says: 2L flow codes, 3 (L + 1) RGB for
+            rgb_diff). Returns `scores` float32 `(batch, num_classes)` (softmax of one view
+            per clip).
 
     Args:
         model: a classifier on uint8 clips (logits or softmax probabilities), every input
@@ -77,6 +94,9 @@ def export_saved_model(
         version: positive integer version directory.
         top_k: number of best classes returned (at most the number of classes).
         overwrite: replace an existing version directory instead of raising.
+        flow: how the training data's flow was computed (a kvideo dataset's
+            ``info.metadata["flow"]``: method, bound, short side), written to the contract
+            for clients that compute the ``flow`` input.
 
     Returns:
         The version directory.
@@ -126,7 +146,9 @@ def export_saved_model(
         os.makedirs(extra, exist_ok=True)
         common.write_json(
             os.path.join(extra, CONTRACT_FILENAME),
-            _contract(clip_inputs, names, clip_sampling, augmentation, model_name, version, top_k),
+            _contract(
+                clip_inputs, names, clip_sampling, augmentation, model_name, version, top_k, flow
+            ),
         )
         if os.path.exists(version_dir):
             shutil.rmtree(version_dir)
@@ -151,19 +173,42 @@ def frames_to_views(frames: Any, clip_sampling: ClipSampling, augmentation: Augm
     return tf.nest.map_structure(lambda x: batch_views(x, clip_sampling, augmentation), frames)
 
 
-def _checked_frames(
-    frames: dict[str, tf.Tensor], clip_inputs: list[common.ClipInput]
-) -> dict[str, tf.Tensor]:
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """One input of the serving signature: decoded frames or flow, with its channels."""
+
+    name: str
+    channels: int
+
+
+def _sources(clip_inputs: list[common.ClipInput]) -> list[_Source]:
+    """The signature's inputs: the sources of the model's inputs, RGB frames first."""
+    found: dict[str, _Source] = {}
+    for spec in clip_inputs:
+        source = named_inputs.SOURCES.get(spec.name, spec.name)
+        if source not in named_inputs.NAMES:
+            channels = spec.channels  # an input of its own, taken as it is
+        else:
+            channels = named_inputs.CHANNELS[source]
+        found.setdefault(source, _Source(source, channels))
+    order = {name: i for i, name in enumerate(named_inputs.NAMES)}
+    return sorted(found.values(), key=lambda s: order.get(s.name, len(order)))
+
+
+def _checked_frames(frames: dict[str, tf.Tensor], sources: list[_Source]) -> dict[str, tf.Tensor]:
     """Validates a request in the graph, with a message that says what was expected.
 
     Every condition is computed with ops that cannot fail (the shape is padded to rank 5
     first), and one assertion reports the first condition that does not hold: a request
     of the wrong rank would otherwise fail inside a slicing op with a raw graph error.
+    Frame sources share their batch, frame count, height and width; flow shares the
+    batch and has one field fewer than the frames (or as many), at any size.
     """
     conditions: list[tuple[tf.Tensor, str]] = []
-    first = clip_inputs[0].name
+    framed = [s.name for s in sources if s.name != named_inputs.FLOW]
+    first = framed[0] if framed else sources[0].name
     shapes = {}
-    for spec in clip_inputs:
+    for spec in sources:
         x = frames[spec.name]
         shapes[spec.name] = tf.concat([tf.shape(x), tf.zeros([5], tf.int32)], axis=0)[:5]
         conditions.append(
@@ -172,7 +217,7 @@ def _checked_frames(
                 f"`{spec.name}` must be uint8 (batch, frames, height, width, {spec.channels})",
             )
         )
-    for spec in clip_inputs:
+    for spec in sources:
         shape = shapes[spec.name]
         conditions += [
             (
@@ -183,11 +228,27 @@ def _checked_frames(
                 tf.reduce_all(shape[1:4] > 0),
                 f"`{spec.name}` must hold at least one frame of at least 1x1 pixels",
             ),
-            (
-                tf.reduce_all(tf.equal(shape[:4], shapes[first][:4])),
-                f"`{spec.name}` must have the batch, frames, height and width of `{first}`",
-            ),
         ]
+        if spec.name != named_inputs.FLOW:
+            conditions.append(
+                (
+                    tf.reduce_all(tf.equal(shape[:4], shapes[first][:4])),
+                    f"`{spec.name}` must have the batch, frames, height and width of `{first}`",
+                )
+            )
+        elif framed:
+            fields, count = shape[1], shapes[first][1]
+            conditions += [
+                (
+                    tf.equal(shape[0], shapes[first][0]),
+                    f"`flow` must have the batch of `{first}`",
+                ),
+                (
+                    tf.logical_or(tf.equal(fields, count - 1), tf.equal(fields, count)),
+                    f"`flow` must hold one field fewer than `{first}` has frames (flow i "
+                    "goes from frame i to i + 1), or as many",
+                ),
+            ]
     message = tf.constant("")
     for holds, text in reversed(conditions):  # the first failing condition wins
         message = tf.where(holds, message, text)
@@ -195,7 +256,7 @@ def _checked_frames(
     check = tf.debugging.Assert(valid, ["Bad request:", message])
     checked = {}
     with tf.control_dependencies([check]):
-        for spec in clip_inputs:
+        for spec in sources:
             x = tf.identity(frames[spec.name])
             # Static shape for what follows. Not `tf.ensure_shape`: Grappler then takes the
             # input for rank 5 and folds the rank check away.
@@ -215,6 +276,9 @@ def _write(
 ) -> None:
     length = clip_sampling.clip_length
     input_names = [spec.name for spec in clip_inputs]
+    sources = _sources(clip_inputs)
+    source_names = [source.name for source in sources]
+    channels = {spec.name: spec.channels for spec in clip_inputs}
 
     with tempfile.TemporaryDirectory() as tmp:
         # The labels live in a lookup table initialised from labels.txt, which SavedModel
@@ -232,8 +296,10 @@ def _write(
         )
 
         def serve_frames(*tensors: tf.Tensor) -> dict[str, tf.Tensor]:
-            frames = _checked_frames(dict(zip(input_names, tensors, strict=True)), clip_inputs)
-            views = frames_to_views(frames, clip_sampling, augmentation)
+            frames = _checked_frames(dict(zip(source_names, tensors, strict=True)), sources)
+            # Every input's views from the same frame indices and windows (RGB difference
+            # and flow stacks included), as evaluation cuts them.
+            views = input_views(frames, channels, clip_sampling, augmentation)
             shape = tf.shape(views[input_names[0]])
             batch, num_views = shape[0], shape[1]
             # All views of all videos in one model call.
@@ -263,7 +329,7 @@ def _write(
             SERVING_SIGNATURE,
             serve_frames,
             # Any rank: a wrong one gets the graph's own message, not a signature mismatch.
-            input_signature=[tf.TensorSpec(None, tf.uint8, name) for name in input_names],
+            input_signature=[tf.TensorSpec(None, tf.uint8, name) for name in source_names],
         )
         archive.add_endpoint(
             CLIPS_SIGNATURE,
@@ -284,9 +350,15 @@ def _contract(
     model_name: str,
     version: int,
     top_k: int,
+    flow: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     length = clip_sampling.clip_length
-    return {
+    sources = _sources(clip_inputs)
+    source_text = {
+        named_inputs.FLOW: "uint8 (batch, frames - 1, h, w, 2): flow codes (x, y; zero motion "
+        "128) of the same frames, flow i from frame i to i + 1, at any height and width",
+    }
+    contract = {
         "format": "kvideo.saved_model/2",
         "kvideo_version": kvideo.__version__,
         "model_name": model_name,
@@ -299,9 +371,12 @@ def _contract(
         "signatures": {
             SERVING_SIGNATURE: {
                 "inputs": {
-                    spec.name: f"uint8 (batch, frames, height, width, {spec.channels}); every "
-                    "input of one length and size"
-                    for spec in clip_inputs
+                    source.name: source_text.get(
+                        source.name,
+                        f"uint8 (batch, frames, height, width, {source.channels}); every "
+                        "input of one length and size",
+                    )
+                    for source in sources
                 },
                 "outputs": {
                     "scores": "float32 (batch, num_classes): softmax averaged over views",
@@ -320,3 +395,10 @@ def _contract(
             },
         },
     }
+    if flow is not None:
+        contract["flow"] = {
+            **dict(flow),
+            "how": "compute the flow input with kvideo.flow.FlowExtractor(FlowConfig(method, "
+            "bound, short_side, options)) on the decoded frames, as the training data was",
+        }
+    return contract
