@@ -40,7 +40,8 @@ def plot_training_curves(csv_path: pathlib.Path, png_path: pathlib.Path) -> None
     for ax, metric in zip(axes, ("loss", "top1"), strict=True):
         for prefix, style in (("", "-"), ("val_", "--")):
             key = prefix + metric
-            if key in rows[0]:
+            # Keras's CSVLogger writes "NA" under val_* columns in a run without validation.
+            if key in rows[0] and all(r[key] not in ("", "NA") for r in rows):
                 ax.plot(epochs, [float(r[key]) for r in rows], style, label=key)
         ax.set_xlabel("epoch")
         if metric == "loss":
