@@ -33,6 +33,25 @@ def contact_sheet(clip: np.ndarray, columns: int = 8) -> np.ndarray:
     return sheet
 
 
+def preview_frames(name: str, clip: np.ndarray) -> np.ndarray:
+    """A clip of any named input (`kvideo.inputs`) as RGB frames to look at.
+
+    ``video`` is itself; ``rgb_diff`` stacks ``(frames, H, W, 3 (L + 1))`` become their
+    ``frames * (L + 1)`` RGB frames; ``flow`` stacks ``(frames, H, W, 2L)`` become
+    ``frames * L`` images with the x code in red, the y code in green and 128 in blue
+    (grey where nothing moves).
+    """
+    clip = np.asarray(clip)
+    frames, height, width, channels = clip.shape
+    if name == "flow":
+        fields = clip.reshape(frames, height, width, channels // 2, 2).transpose(0, 3, 1, 2, 4)
+        fields = fields.reshape(-1, height, width, 2)
+        blue = np.full((*fields.shape[:-1], 1), 128, np.uint8)
+        return np.concatenate([fields, blue], axis=-1)
+    stacks = clip.reshape(frames, height, width, channels // 3, 3).transpose(0, 3, 1, 2, 4)
+    return np.ascontiguousarray(stacks.reshape(-1, height, width, 3))
+
+
 def save_contact_sheet(path: str | pathlib.Path, clip: np.ndarray, **kwargs) -> None:
     """Writes `contact_sheet(clip, **kwargs)` as a PNG."""
     sheet = contact_sheet(clip, **kwargs)

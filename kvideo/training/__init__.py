@@ -15,11 +15,16 @@ from kvideo.training.config import (
     Experiment,
     ModelConfig,
     OptimizerConfig,
+    StreamConfig,
     replace_fields,
 )
 from kvideo.training.experiments import EXPERIMENTS, get_experiment
 
-_EXPORTS = {"train_and_evaluate": "kvideo.training.trainer"}
+_EXPORTS = {
+    "train_and_evaluate": "kvideo.training.trainer",
+    "fuse_streams": "kvideo.training.fusion",
+    "train_streams": "kvideo.training.fusion",
+}
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [
     "EXPERIMENTS",
@@ -27,10 +32,14 @@ __all__ = [
     "Experiment",
     "ModelConfig",
     "OptimizerConfig",
+    "StreamConfig",
+    "fuse_streams",
     "get_experiment",
     "replace_fields",
     "train_and_evaluate",
+    "train_streams",
 ]
 
 if TYPE_CHECKING:
+    from kvideo.training.fusion import fuse_streams, train_streams
     from kvideo.training.trainer import train_and_evaluate

@@ -10,6 +10,7 @@ import json
 import os
 from typing import Any
 
+from kvideo import inputs
 from kvideo.data.config import Augmentation, ClipSampling
 from kvideo.models.registry import get_model_spec
 from kvideo.models.spec import HEAD_NAMES
@@ -18,6 +19,8 @@ STRATEGIES = ("default", "mirrored", "tpu")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 WEIGHT_DECAY_KINDS = ("l2", "decoupled")
+#: `kvideo.models.FusionClassifier`'s modes, named here so configs check them without Keras.
+FUSE_MODES = ("logits", "probabilities")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +43,9 @@ class DataConfig:
         augmentation: spatial transform for training and test.
         shuffle_buffer: encoded examples held for shuffling, on top of the shuffled order
             of the dataset's files (see `make_clip_dataset` for what that costs in memory).
+        stack_length: L, the flow fields (``flow``) or frame differences (``rgb_diff``) a
+            model on those inputs takes per sampled frame; None: 5 for TSN sampling, 1 for
+            dense clips (`ClipSampling.default_stack_length`).
     """
 
     dataset: str = "motion_demo/jpeg"
@@ -52,8 +58,18 @@ class DataConfig:
     clip_sampling: ClipSampling = ClipSampling()
     augmentation: Augmentation = Augmentation()
     shuffle_buffer: int = 64
+    stack_length: int | None = None
+
+    @property
+    def stack(self) -> int:
+        """`stack_length`, or its default for the sampling."""
+        if self.stack_length is not None:
+            return self.stack_length
+        return self.clip_sampling.default_stack_length
 
     def __post_init__(self):
+        if self.stack_length is not None:
+            inputs.input_channels(inputs.FLOW, self.stack_length)  # a positive int
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(
                 "`validation_fraction` must be in [0, 1). "
@@ -66,6 +82,33 @@ class DataConfig:
             )
         if not isinstance(self.shuffle_buffer, int) or self.shuffle_buffer < 1:
             raise ValueError(f"`shuffle_buffer` must be >= 1. Received: {self.shuffle_buffer!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamConfig:
+    """One stream of a multi-stream (two-stream) model: a network on one named input.
+
+    Attributes:
+        input_name: ``"video"`` (RGB frames), ``"flow"`` or ``"rgb_diff"`` (`kvideo.inputs`).
+        fusion_weight: the weight of its scores in the fusion (TSN: RGB 1, flow 1.5).
+        preset: its registered model; None: the experiment's `ModelConfig.preset` (an RGB
+            network is turned into one on the stream's input, see `ModelConfig.input_name`).
+    """
+
+    input_name: str
+    fusion_weight: float = 1.0
+    preset: str | None = None
+
+    def __post_init__(self):
+        if self.input_name not in inputs.NAMES:
+            raise ValueError(
+                f"Unknown input. Choose from {list(inputs.NAMES)}. "
+                f"Received: input_name={self.input_name!r}"
+            )
+        if isinstance(self.fusion_weight, bool) or not self.fusion_weight >= 0:
+            raise ValueError(f"`fusion_weight` must be >= 0. Received: {self.fusion_weight!r}")
+        if self.preset is not None:
+            get_model_spec(self.preset)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +125,19 @@ class ModelConfig:
         mean, std: per-channel statistics of [0, 1] pixels that the model's first layer
             normalises with; None keeps the model's (the statistics of its weights). The
             model resizes clips to the data's `crop_size`.
+        input_name: the named input the model takes (``"video"``, ``"flow"``,
+            ``"rgb_diff"``); None: the preset's own. An RGB preset on flow or RGB
+            difference is the same network on ``2L`` / ``3L`` channels, its first
+            convolution initialised from the RGB `weights` by TSN's cross-modality
+            initialisation (`kvideo.models.cross_modality`); flow is normalised to
+            displacements in pixels (`kvideo.inputs.flow_statistics` with the dataset's
+            bound) unless `mean`/`std` say otherwise.
+        streams: two or more streams make a multi-stream model: each stream is trained as
+            its own run (`kvideo.training.fusion.train_streams`, TSN's protocol), then
+            their scores are fused with their weights, evaluated and exported as one
+            model with several named inputs. Empty: one network.
+        fuse: how streams are fused: ``"logits"`` (weighted average of logits, as TSN
+            fuses scores) or ``"probabilities"`` (of softmax probabilities).
     """
 
     preset: str = "r2plus1d_18"
@@ -91,6 +147,9 @@ class ModelConfig:
     weights: str | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    input_name: str | None = None
+    streams: tuple[StreamConfig, ...] = ()
+    fuse: str = "logits"
 
     def __post_init__(self):
         get_model_spec(self.preset)  # a clear error listing every name, before any work
@@ -98,6 +157,34 @@ class ModelConfig:
             raise ValueError(
                 f"Unknown head. Choose from {list(HEAD_NAMES)}. Received: head={self.head!r}"
             )
+        if self.input_name is not None and self.input_name not in inputs.NAMES:
+            raise ValueError(
+                f"Unknown input. Choose from {list(inputs.NAMES)}. "
+                f"Received: input_name={self.input_name!r}"
+            )
+        streams = tuple(
+            StreamConfig(**s) if isinstance(s, dict) else s for s in self.streams
+        )  # JSON (experiment.json) gives dicts
+        object.__setattr__(self, "streams", streams)
+        names = [s.input_name for s in streams]
+        if streams and (len(streams) < 2 or len(set(names)) != len(names)):
+            raise ValueError(
+                f"`streams` needs two or more streams on distinct inputs. Received: inputs {names}"
+            )
+        if streams and self.input_name is not None:
+            raise ValueError(
+                "`input_name` is for one network; each of `streams` names its own input. "
+                f"Received: input_name={self.input_name!r}"
+            )
+        if self.fuse not in FUSE_MODES:
+            raise ValueError(f"`fuse` must be one of {FUSE_MODES}. Received: fuse={self.fuse!r}")
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The named inputs of the model: each stream's, or the one network's."""
+        if self.streams:
+            return tuple(s.input_name for s in self.streams)
+        return (self.input_name or get_model_spec(self.preset).input_name,)
 
 
 @dataclasses.dataclass(frozen=True)

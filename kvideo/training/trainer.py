@@ -43,13 +43,14 @@ import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from kvideo import inputs as named_inputs
 from kvideo.data import load_examples, make_clip_dataset
-from kvideo.data.config import clip_config_dict
+from kvideo.data.config import Augmentation, ClipSampling, clip_config_dict
 from kvideo.data.pipeline import SkipLog, select_videos, split_index
-from kvideo.data.preview import save_contact_sheet
+from kvideo.data.preview import preview_frames, save_contact_sheet
 from kvideo.data.splits import holdout
-from kvideo.inputs import VIDEO
 from kvideo.models import build_video_classifier, get_model_spec, outputs_logits
+from kvideo.models.cross_modality import cross_modality_classifier
 from kvideo.training.callbacks import TrainingCurves
 from kvideo.training.config import Experiment, check_experiment, replace_fields
 from kvideo.training.evaluate import (
@@ -136,17 +137,7 @@ def make_datasets(
     skip_log = SkipLog()
 
     def clips(examples, kind, training, sampling=data.clip_sampling, augmentation=None):
-        return make_clip_dataset(
-            examples,
-            storage_kind=kind,
-            training=training,
-            batch_size=experiment.batch_size,
-            clip_sampling=sampling,
-            augmentation=augmentation or data.augmentation,
-            seed=experiment.seed,
-            shuffle_buffer=data.shuffle_buffer,
-            skip_log=skip_log,
-        )
+        return _clips(experiment, skip_log, examples, kind, training, sampling, augmentation)
 
     train_examples, kind, info = load_examples(
         builder, data.train_split, shuffle_files=True, seed=experiment.seed
@@ -174,15 +165,47 @@ def make_datasets(
             sampling=dataclasses.replace(data.clip_sampling, num_clips=1),
             augmentation=dataclasses.replace(data.augmentation, test_crop="center"),
         )
-    test_examples, _, _ = load_examples(builder, data.test_split)
     return Datasets(
         train=clips(train_examples, kind, training=True).repeat(),
         validation=validation,
-        test=clips(test_examples, kind, training=False),
+        test=make_test_dataset(experiment, builder, skip_log),
         class_names=list(info.features["label"].names),
         num_train=num_train,
         num_validation=num_validation,
         skip_log=skip_log,
+    )
+
+
+def make_test_dataset(
+    experiment: Experiment, builder: tfds.core.DatasetBuilder, skip_log: SkipLog
+) -> tf.data.Dataset:
+    """Every evaluation view of the test split's videos, for the model's inputs."""
+    examples, kind, _ = load_examples(builder, experiment.data.test_split)
+    return _clips(experiment, skip_log, examples, kind, training=False)
+
+
+def _clips(
+    experiment: Experiment,
+    skip_log: SkipLog,
+    examples: tf.data.Dataset,
+    kind: str,
+    training: bool,
+    sampling: ClipSampling | None = None,
+    augmentation: Augmentation | None = None,
+) -> tf.data.Dataset:
+    data = experiment.data
+    return make_clip_dataset(
+        examples,
+        storage_kind=kind,
+        training=training,
+        batch_size=experiment.batch_size,
+        clip_sampling=sampling or data.clip_sampling,
+        augmentation=augmentation or data.augmentation,
+        seed=experiment.seed,
+        shuffle_buffer=data.shuffle_buffer,
+        skip_log=skip_log,
+        modalities=experiment.model.input_names,
+        stack_length=data.stack,
     )
 
 
@@ -202,23 +225,78 @@ def _held_out(
     return held
 
 
-def build_model(experiment: Experiment, num_classes: int) -> keras.Model:
+def build_model(
+    experiment: Experiment, num_classes: int, flow_bound: float | None = None
+) -> keras.Model:
     """The experiment's classifier: its registered model, head and weights, sized to the
-    clips the data config cuts (clip length, crop size)."""
+    clips the data config cuts (clip length, crop size) and to its input.
+
+    On the preset's own input the registered model is built as it is. An RGB preset on
+    ``flow`` or ``rgb_diff`` (`ModelConfig.input_name`) is built on RGB with its weights,
+    then turned into the same network on the input's channels, initialised from the RGB
+    weights (`kvideo.models.cross_modality_classifier`; fresh weights without `weights`).
+    `flow_bound` (the dataset's, in px) sets the flow normalisation to displacements in
+    pixels; default TSN's 20. A multi-stream experiment is built by `train_streams`.
+    """
     data, config = experiment.data, experiment.model
+    if config.streams:
+        raise ValueError(
+            "A multi-stream experiment trains each stream as its own run and fuses them: "
+            "train_and_evaluate / train_streams. Received: streams="
+            f"{[s.input_name for s in config.streams]}"
+        )
     spec = get_model_spec(config.preset)
     crop = data.augmentation.crop_size
-    return build_video_classifier(
+    length = data.clip_sampling.clip_length
+    input_name = config.input_name or spec.input_name
+    if input_name == spec.input_name:
+        channels = named_inputs.input_channels(input_name, data.stack)
+        if input_name == named_inputs.RGB_DIFF:
+            channels -= 3  # the backbone sees the differences
+        return build_video_classifier(
+            config.preset,
+            num_classes,
+            head=config.head,
+            head_args=config.head_args,
+            dropout=config.dropout,
+            input_shape=(length, crop, crop, channels),
+            mean=config.mean,
+            std=config.std,
+            weights=config.weights,
+        )
+    rgb = build_video_classifier(
         config.preset,
         num_classes,
         head=config.head,
         head_args=config.head_args,
         dropout=config.dropout,
-        input_shape=(data.clip_sampling.clip_length, crop, crop, spec.channels),
-        mean=config.mean,
-        std=config.std,
+        input_shape=(length, crop, crop, spec.channels),
         weights=config.weights,
     )
+    mean, std = config.mean, config.std
+    if input_name == named_inputs.FLOW and (mean is None or std is None):
+        flow_mean, flow_std = named_inputs.flow_statistics(flow_bound or DEFAULT_FLOW_BOUND)
+        mean, std = mean or flow_mean, std or flow_std
+    return cross_modality_classifier(
+        rgb,
+        input_name,
+        data.stack,
+        mean=mean,
+        std=std,
+        initialize=config.weights is not None,
+        name=f"{config.preset}_{input_name}",
+    )
+
+
+# TSN's bound (kvideo.flow.DEFAULT_BOUND), for datasets whose metadata does not say.
+DEFAULT_FLOW_BOUND = 20.0
+
+
+def flow_bound_of(builder: tfds.core.DatasetBuilder) -> float | None:
+    """The bound (px) the dataset's flow was quantised with, from its metadata; None
+    when it stores no flow."""
+    flow = (builder.info.metadata or {}).get("flow")
+    return None if flow is None else float(flow["bound"])
 
 
 def make_optimizer(experiment: Experiment, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -291,6 +369,10 @@ def train_and_evaluate(experiment: Experiment, output_dir: str | pathlib.Path) -
     # The evaluation transform, in the form export/export_main.py --clip_config reads.
     clip_config = clip_config_dict(experiment.data.clip_sampling, experiment.data.augmentation)
     (output_dir / "clip_config.json").write_text(json.dumps(clip_config, indent=2) + "\n")
+    if experiment.model.streams:
+        from kvideo.training.fusion import train_streams  # it calls back into this module
+
+        return train_streams(experiment, output_dir)
     keras.utils.set_random_seed(experiment.seed)
     previous_policy = keras.mixed_precision.global_policy()
     if experiment.mixed_precision:
@@ -311,7 +393,8 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
     class_names = datasets.class_names
     (output_dir / "labels.txt").write_text("\n".join(class_names) + "\n", encoding="utf-8")
     for features, _ in datasets.train.take(1):
-        save_contact_sheet(output_dir / "augmented_clip.png", features[VIDEO][0].numpy())
+        name, clips = next(iter(features.items()))
+        save_contact_sheet(output_dir / "augmented_clip.png", preview_frames(name, clips[0]))
 
     final_path = output_dir / "model.keras"
     resumed = False
@@ -330,7 +413,7 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
             _log.warning(message)
             print(message)
         with strategy.scope():
-            model = build_model(experiment, len(class_names))
+            model = build_model(experiment, len(class_names), flow_bound_of(builder))
             compile_model(model, experiment, steps_per_epoch, len(class_names))
         with _quiet_training():
             model.fit(
@@ -359,7 +442,11 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
         "evaluation": str(output_dir / "test_evaluation.json"),
     }
     if experiment.export:
-        summary.update(export_model(model, class_names, experiment, output_dir / "export"))
+        summary.update(
+            export_model(
+                model, class_names, experiment, output_dir / "export", _flow_metadata(builder)
+            )
+        )
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -393,11 +480,20 @@ def evaluate_model(
     model: keras.Model, experiment: Experiment, datasets: Datasets, path: pathlib.Path
 ) -> dict:
     """Multi-view evaluation on the test split, written to `path` as JSON."""
+    return evaluate_on(model, experiment, datasets.test, datasets.class_names, path)
+
+
+def evaluate_on(
+    model: keras.Model,
+    experiment: Experiment,
+    test: tf.data.Dataset,
+    class_names: list[str],
+    path: pathlib.Path,
+) -> dict:
+    """`evaluate_model` on the batches `test` (`make_test_dataset`)."""
     data = experiment.data
-    scores, labels = predict_video_scores(model, datasets.test)
-    report = classification_report(
-        scores, labels, datasets.class_names, top_k=top_k_for(len(datasets.class_names))
-    )
+    scores, labels = predict_video_scores(model, test)
+    report = classification_report(scores, labels, class_names, top_k=top_k_for(len(class_names)))
     report["split"] = data.test_split
     report["views_per_video"] = data.clip_sampling.num_clips * data.augmentation.num_test_crops
     write_report(report, path)
@@ -429,9 +525,14 @@ def _callbacks(output_dir: pathlib.Path, validation: bool) -> list[keras.callbac
 
 
 def export_model(
-    model: keras.Model, class_names: list[str], experiment: Experiment, export_dir: pathlib.Path
+    model: keras.Model,
+    class_names: list[str],
+    experiment: Experiment,
+    export_dir: pathlib.Path,
+    flow: dict | None = None,
 ) -> dict:
-    """A TF Serving SavedModel and float32/float16 TFLite files, with the run's transform."""
+    """A TF Serving SavedModel and float32/float16 TFLite files, with the run's transform
+    (and, for a model on flow, how the data's flow was computed: `flow`)."""
     from kvideo import export
 
     data = experiment.data
@@ -444,6 +545,7 @@ def export_model(
         export_dir / "saved_model",
         model_name=name,
         overwrite=True,  # a rerun of a finished run re-exports the same model
+        flow=flow if named_inputs.FLOW in [x.name for x in model.inputs] else None,
     )
     paths = {"saved_model": str(saved_model)}
     for quantization in ("float32", "float16"):
@@ -457,3 +559,7 @@ def export_model(
         )
         paths[f"tflite_{quantization}"] = str(path)
     return paths
+
+
+def _flow_metadata(builder: tfds.core.DatasetBuilder) -> dict | None:
+    return (builder.info.metadata or {}).get("flow")
