@@ -1,0 +1,162 @@
+"""Generated videos with actions at known times, for detection tests and benchmarks.
+
+The actions are `motion_demo` clips (`render_clip`: a shape that moves, grows, shrinks,
+speeds up or slows down). Between actions the scene holds still: the frame before an
+action is its first frame, the frame after it its last, with fresh sensor noise on every
+frame, so an action starts and ends without a cut. Half-way through each pause the scene
+cuts to the next action's first frame: a change of scene that is not an action.
+
+`write_event_video` streams frames into the encoder, so a 20-minute video never sits in
+memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from kvideo.detection.video import VideoWriter
+from tfds_builders.motion_demo.motion_demo_dataset_builder import CLASSES, render_clip
+
+FPS = 16.0
+EVENT_FRAMES = 32  # 2 s at 16 fps
+NOISE = 4.0  # the per-frame noise of render_clip
+
+
+def _noisy(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    noise = rng.normal(0.0, NOISE, frame.shape[:2] + (1,))
+    return np.clip(frame + noise, 0, 255).astype(np.uint8)
+
+
+def _fit(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Pads square clips to `height` x `width` by repeating the edge pixels."""
+    size = frames.shape[1]
+    if (height, width) == (size, size):
+        return frames
+    top, left = (height - size) // 2, (width - size) // 2
+    return np.stack(
+        [
+            cv2.copyMakeBorder(
+                f, top, height - size - top, left, width - size - left, cv2.BORDER_REPLICATE
+            )
+            for f in frames
+        ]
+    )
+
+
+def event_frames(
+    duration_s: float,
+    events: Sequence[tuple[float, int]],
+    *,
+    fps: float = FPS,
+    height: int = 64,
+    width: int = 64,
+    seed: int = 0,
+) -> Iterator[np.ndarray]:
+    """Yields the uint8 RGB frames `(height, width, 3)` of a video with actions.
+
+    Args:
+        duration_s: length of the video in seconds.
+        events: `(start_s, motion_demo class index)` of each action, in time order,
+            non-overlapping; each lasts `EVENT_FRAMES` frames.
+        fps: frame rate.
+        height, width: frame size; actions are drawn at `min(height, width)` and padded.
+        seed: makes the video reproducible.
+    """
+    rng = np.random.default_rng(seed)
+    size = min(height, width)
+    total = round(duration_s * fps)
+    starts = [round(start * fps) for start, _ in events]
+    if any(b < a + EVENT_FRAMES for a, b in zip(starts, starts[1:], strict=False)):
+        raise ValueError(f"Events overlap. Received: events={events}")
+    clips = [_fit(render_clip(label, rng, EVENT_FRAMES, size), height, width) for _, label in events]
+    if not clips:  # a video with no action: one still scene, cut half-way
+        scenes = [_fit(render_clip(0, rng, 1, size), height, width)[0] for _ in range(2)]
+    index = 0
+    for k in range(len(clips) + 1):
+        clip_start = starts[k] if k < len(clips) else total
+        pause_start = starts[k - 1] + EVENT_FRAMES if k > 0 else 0
+        cut = (pause_start + clip_start) // 2
+        before = clips[k - 1][-1] if k > 0 else None
+        after = clips[k][0] if k < len(clips) else None
+        if not clips:
+            before, after = scenes
+        if before is None:
+            before = after
+        if after is None:
+            after = before
+        while index < min(clip_start, total):
+            yield _noisy(before if index < cut else after, rng)
+            index += 1
+        if k < len(clips):
+            for frame in clips[k]:
+                if index >= total:
+                    return
+                yield frame
+                index += 1
+
+
+def write_event_video(
+    path: str | os.PathLike,
+    duration_s: float,
+    events: Sequence[tuple[float, int]],
+    *,
+    fps: float = FPS,
+    height: int = 64,
+    width: int = 64,
+    seed: int = 0,
+    codec: str = "libx264",
+) -> list[tuple[float, float, str]]:
+    """Writes `event_frames(...)` to `path` and returns the actions as
+    `(start_s, end_s, class name)`."""
+    options = {"preset": "ultrafast"} if codec == "libx264" else None
+    with VideoWriter(path, fps, height, width, codec=codec, options=options) as writer:
+        for frame in event_frames(
+            duration_s, events, fps=fps, height=height, width=width, seed=seed
+        ):
+            writer.write(frame)
+    return [(start, start + EVENT_FRAMES / fps, CLASSES[label]) for start, label in events]
+
+
+def training_clips(
+    count: int,
+    num_frames: int,
+    frame_stride: int,
+    *,
+    size: int = 64,
+    classes: Sequence[int] = tuple(range(len(CLASSES))),
+    cut_fraction: float = 0.5,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Short labelled clips for an "action vs background" classifier.
+
+    Half are actions (label 1): `num_frames` frames `frame_stride` apart from a random
+    place in a `render_clip` of a random class. Half are background (label 0): one still
+    scene with sensor noise, or (half of those) two, with a cut somewhere in the clip.
+
+    Returns:
+        `(clips, labels)`: uint8 `(count, num_frames, size, size, 3)`, int32 `(count,)`.
+    """
+    rng = np.random.default_rng(seed)
+    span = (num_frames - 1) * frame_stride + 1
+    clips = np.empty((count, num_frames, size, size, 3), np.uint8)
+    labels = np.arange(count, dtype=np.int32) % 2
+    for i in range(count):
+        if labels[i]:
+            clip = render_clip(int(rng.choice(classes)), rng, EVENT_FRAMES, size)
+            start = int(rng.integers(0, EVENT_FRAMES - span + 1))
+            clips[i] = clip[start : start + span : frame_stride]
+        else:
+            scenes = [render_clip(int(rng.integers(len(CLASSES))), rng, EVENT_FRAMES, size)]
+            scenes = [scenes[0][int(rng.choice([0, EVENT_FRAMES - 1]))]]
+            cut = num_frames
+            if rng.random() < cut_fraction:
+                other = render_clip(int(rng.integers(len(CLASSES))), rng, 1, size)[0]
+                scenes.append(other)
+                cut = int(rng.integers(1, num_frames))
+            for t in range(num_frames):
+                clips[i, t] = _noisy(scenes[0] if t < cut else scenes[-1], rng)
+    return clips, labels
