@@ -72,7 +72,9 @@ def event_frames(
     starts = [round(start * fps) for start, _ in events]
     if any(b < a + EVENT_FRAMES for a, b in zip(starts, starts[1:], strict=False)):
         raise ValueError(f"Events overlap. Received: events={events}")
-    clips = [_fit(render_clip(label, rng, EVENT_FRAMES, size), height, width) for _, label in events]
+    clips = [
+        _fit(render_clip(label, rng, EVENT_FRAMES, size), height, width) for _, label in events
+    ]
     if not clips:  # a video with no action: one still scene, cut half-way
         scenes = [_fit(render_clip(0, rng, 1, size), height, width)[0] for _ in range(2)]
     index = 0
@@ -150,11 +152,12 @@ def training_clips(
             start = int(rng.integers(0, EVENT_FRAMES - span + 1))
             clips[i] = clip[start : start + span : frame_stride]
         else:
-            scenes = [render_clip(int(rng.integers(len(CLASSES))), rng, EVENT_FRAMES, size)]
-            scenes = [scenes[0][int(rng.choice([0, EVENT_FRAMES - 1]))]]
+            # The first or last frame of an action: the still scenes around actions.
+            still = render_clip(int(rng.choice(classes)), rng, 2, size)
+            scenes = [still[int(rng.integers(2))]]
             cut = num_frames
             if rng.random() < cut_fraction:
-                other = render_clip(int(rng.integers(len(CLASSES))), rng, 1, size)[0]
+                other = render_clip(int(rng.choice(classes)), rng, 1, size)[0]
                 scenes.append(other)
                 cut = int(rng.integers(1, num_frames))
             for t in range(num_frames):

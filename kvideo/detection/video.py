@@ -91,9 +91,18 @@ class FrameStream:
             yield frame, time
 
     def truncation(self) -> str | None:
-        """Why the decoded frames fall short of the declared duration, or None."""
-        declared = self.info.declared_duration
-        if declared is None:
+        """Why the decoded frames fall short of what the header declares, or None.
+
+        The header's frame count is the reference where there is one (a truncated AVI
+        still states its full count, while its duration is then estimated from the
+        bitrate), else its duration (Matroska).
+        """
+        info = self.info
+        if info.declared_frames > 0:
+            declared = info.declared_frames / info.fps
+        elif info.declared_duration is not None:
+            declared = info.declared_duration
+        else:
             return None
         if self.end_time < declared - max(_TRUNCATION_SECONDS, _TRUNCATION_FRACTION * declared):
             return (
