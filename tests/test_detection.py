@@ -168,8 +168,10 @@ def test_precision_recall_f1_and_ap_at_two_thresholds():
             Segment("jump", 12, 18, 0.7),  # IoU 0.6, but [10, 20] is taken
         ],
         "v2": [Segment("run", 0, 10, 0.6), Segment("swim", 0, 5, 0.5)],  # swim: no truth
+        "unlabelled": [Segment("jump", 0, 10, 0.99)],  # not in the truth: left out
     }
     report = evaluate_detections(found, truth, tiou_thresholds=(0.3, 0.5))
+    assert report["num_videos"] == 2
     loose, strict = report["per_threshold"]
     # tIoU 0.3: hits are jump@0.9, jump@0.8 and run; 6 detections, 3 truths.
     assert (loose["true_positives"], loose["num_detections"], loose["num_ground_truth"]) == (

@@ -40,11 +40,17 @@ from typing import Any, TextIO
 from kvideo.detection import outputs
 from kvideo.detection._files import write_atomic
 from kvideo.detection.metrics import evaluate_detections, read_segments_json
-from kvideo.detection.model import ClipScorer, ModelSpec, load_detector_model
+from kvideo.detection.model import (
+    CLIP_CONFIG_FILENAME,
+    LABELS_FILENAME,
+    load_detector_model,
+    saved_model_dir,
+)
 from kvideo.detection.progress import Progress
 from kvideo.detection.segments import Segment, SegmentSettings, scores_to_segments
 from kvideo.detection.video import declared_duration
 from kvideo.detection.windows import ScanSettings, WindowScores, scan_video
+from kvideo.export import CONTRACT_FILENAME
 from kvideo.io import VideoDecodeError
 
 _log = logging.getLogger(__name__)
@@ -174,13 +180,6 @@ def _file_state(path: str | os.PathLike) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def _model_file(model_path: pathlib.Path) -> pathlib.Path:
-    if model_path.is_dir():
-        candidates = sorted(model_path.rglob("saved_model.pb"))
-        return candidates[-1] if candidates else model_path
-    return model_path
-
-
 def scan_fingerprint(
     model_path: str | os.PathLike,
     clip_config: str | os.PathLike | None,
@@ -189,17 +188,21 @@ def scan_fingerprint(
 ) -> dict[str, Any]:
     """What the window scores of a video depend on, to tell whether saved ones still hold."""
     model_path = pathlib.Path(model_path).resolve()
-    files = {"model": model_path, "clip_config": clip_config, "labels": labels}
-    # The files a model's spec is read from when none is given (load_model_spec).
-    for name in ("clip_config.json", "labels.txt"):
-        for folder in (model_path.parent, model_path.parent.parent):
-            if (folder / name).is_file():
-                files.setdefault(f"beside:{folder / name}", folder / name)
+    files = {"clip_config": clip_config, "labels": labels}
+    if model_path.is_dir():  # the weights and kvideo_export.json of the version used
+        version = saved_model_dir(model_path)
+        files["model"] = version / "saved_model.pb"
+        files["contract"] = version / "assets.extra" / CONTRACT_FILENAME
+    else:
+        files["model"] = model_path
+        # The files the spec is read from when none is given (load_model_spec).
+        for name in (CLIP_CONFIG_FILENAME, LABELS_FILENAME):
+            for folder in (model_path.parent, model_path.parent.parent):
+                files[f"{name} in {folder}"] = folder / name
     fingerprint = {
-        name: None
-        if path is None
-        else [str(pathlib.Path(path).resolve()), *_file_state(_model_file(pathlib.Path(path)))]
+        name: [str(pathlib.Path(path).resolve()), *_file_state(path)]
         for name, path in files.items()
+        if path is not None and os.path.exists(path)
     }
     fields = dataclasses.asdict(scan)
     for name in ("batch_size", "prefetch"):  # they change speed, not scores
@@ -232,24 +235,6 @@ def _segments_of(record: Mapping) -> list[Segment]:
         Segment(s["label"], float(s["segment"][0]), float(s["segment"][1]), float(s["score"]))
         for s in record.get("segments", [])
     ]
-
-
-class _Detector:
-    """Loads the model on first use, so that a rerun with nothing to score never does."""
-
-    def __init__(self, model_path, clip_config, labels):
-        self.args = (model_path, clip_config, labels)
-        self._loaded: tuple[ClipScorer, ModelSpec] | None = None
-
-    def get(self) -> tuple[ClipScorer, ModelSpec]:
-        if self._loaded is None:
-            model_path, clip_config, labels = self.args
-            self._loaded = load_detector_model(model_path, clip_config=clip_config, labels=labels)
-            scorer, spec = self._loaded
-            _log.info(
-                "Model: %s; classes %s; from %s", scorer.description, spec.class_names, spec.source
-            )
-        return self._loaded
 
 
 def detect(
@@ -300,7 +285,6 @@ def detect(
     )
     fingerprint = scan_fingerprint(model_path, clip_config, labels, scan)
     run_id = uuid.uuid4().hex[:12]
-    detector = _Detector(model_path, clip_config, labels)
 
     # Decide first what each video needs, so that progress knows the work ahead.
     plan = {}
@@ -331,6 +315,11 @@ def detect(
         ),
     )
 
+    if "process" in plan.values():
+        # Loaded only when there is something to score: re-deriving segments does not
+        # need the model. A model that does not load is the run's error, not a video's.
+        scorer, spec = load_detector_model(model_path, clip_config=clip_config, labels=labels)
+        _log.info("Model: %s; classes %s (%s)", scorer.description, spec.class_names, spec.source)
     processed, reused = [], []
     for index, (key, path) in enumerate(videos.items()):
         paths = _paths(output_dir, key)
@@ -359,7 +348,6 @@ def detect(
             "run_id": run_id,
         }
         try:
-            scorer, spec = detector.get()
             windows = scan_video(path, scorer, spec, scan, on_progress=progress.update)
         except VideoDecodeError as err:
             _fail(record, paths, str(err))

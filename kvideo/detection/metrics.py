@@ -6,6 +6,9 @@ to the not-yet-matched ground-truth segment of its class and video with the high
 temporal IoU, if that IoU reaches the threshold, and is a true positive; otherwise it is
 a false positive. A ground-truth segment is matched at most once.
 
+- Only videos in the ground truth are evaluated: a video listed with no segment is one
+  where nothing should be found, a video not listed is unlabelled and its detections are
+  left out (so a few labelled videos of a folder can tune the thresholds).
 - Precision, recall and F1 pool the matches of all classes and videos. Detections of a
   class the ground truth never mentions are false positives. When nothing is expected
   and nothing is found, precision, recall and F1 are 1; otherwise an empty denominator
@@ -90,12 +93,13 @@ def evaluate_detections(
     Args:
         detections: `{video: [Segment, ...]}` (scores rank the detections).
         ground_truth: `{video: [Segment, ...]}` (scores ignored). Videos missing from
-            `detections` count as videos where nothing was found; detections for videos
-            missing from the ground truth are false positives.
+            `detections` count as videos where nothing was found; detections of videos
+            missing from the ground truth are left out.
         tiou_thresholds: temporal IoU needed for a match, each in (0, 1].
 
     Returns:
-        `{"tiou_thresholds": [...], "average_mAP": float, "per_threshold": [{"tiou",
+        `{"tiou_thresholds": [...], "num_videos": int, "average_mAP": float,
+        "per_threshold": [{"tiou",
         "precision", "recall", "f1", "true_positives", "num_detections",
         "num_ground_truth", "mAP", "ap_per_class": {label: AP}}, ...]}`; `mAP` is None
         when the ground truth holds no segment.
@@ -106,6 +110,7 @@ def evaluate_detections(
             f"`tiou_thresholds` must be a non-empty list of values in (0, 1]. "
             f"Received: tiou_thresholds={tiou_thresholds!r}"
         )
+    detections = {video: segs for video, segs in detections.items() if video in ground_truth}
     labels = sorted(
         {s.label for segs in ground_truth.values() for s in segs}
         | {s.label for segs in detections.values() for s in segs}
@@ -155,6 +160,7 @@ def evaluate_detections(
     maps = [row["mAP"] for row in per_threshold if row["mAP"] is not None]
     return {
         "tiou_thresholds": thresholds,
+        "num_videos": len(ground_truth),
         "average_mAP": float(np.mean(maps)) if maps else None,
         "per_threshold": per_threshold,
     }

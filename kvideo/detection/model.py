@@ -51,7 +51,7 @@ class ModelSpec:
     source: str
 
 
-def _saved_model_dir(path: pathlib.Path) -> pathlib.Path:
+def saved_model_dir(path: pathlib.Path) -> pathlib.Path:
     """The version directory of a SavedModel: `path` itself, or its highest version."""
     if (path / "saved_model.pb").is_file():
         return path
@@ -103,7 +103,7 @@ def load_model_spec(
         defaults = (ClipSampling(), Augmentation())
 
     if path.is_dir():
-        contract_path = _saved_model_dir(path) / "assets.extra" / CONTRACT_FILENAME
+        contract_path = saved_model_dir(path) / "assets.extra" / CONTRACT_FILENAME
         if contract_path.is_file():
             contract = json.loads(contract_path.read_text(encoding="utf-8"))
             names = list(contract.get("class_names") or []) or None
@@ -207,7 +207,7 @@ class ClipScorer:
                 versions (the highest version is used).
             resize_to: as in `from_keras`.
         """
-        directory = _saved_model_dir(pathlib.Path(path))
+        directory = saved_model_dir(pathlib.Path(path))
         loaded = tf.saved_model.load(str(directory))
         if CLIPS_SIGNATURE not in loaded.signatures:
             raise ValueError(

@@ -85,7 +85,11 @@ class Progress:
         expected = self.durations[self.index] if 0 <= self.index < len(self.durations) else None
         self.done_seconds += expected or self.seconds or self._default
         self.work_seconds += now - self.video_started
-        self._write(f"{self._line(now, finished=True)}  {status}", final=True)
+        if self.frames:
+            line = self._line(now, finished=True)
+        else:  # nothing decoded (an unreadable file): no speed to report
+            line = f"[{self.index + 1}/{len(self.durations)}] {self.name}"
+        self._write(f"{line}  {status}", final=True)
 
     def skip_video(self, index: int, name: str, reason: str) -> None:
         """A video not processed in this run (done before, or unreadable)."""
