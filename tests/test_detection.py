@@ -43,13 +43,11 @@ from kvideo.detection import (
 from kvideo.detection import segments as seg
 from kvideo.detection import windows as win
 from tests import video_fixtures as vf
-from tests.detection_fixtures import training_clips, write_event_video
+from tests.detection_fixtures import train_detector, write_event_video
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DETECT_MAIN = REPO / "export" / "detect_main.py"
 
-# The model's clip: 8 frames, 4 apart (a window spans 29 frames, 1.8 s at 16 fps).
-NUM_FRAMES, FRAME_STRIDE, CROP = 8, 4, 32
 CLASS_NAMES = ("background", "action")
 # Windows every 4 frames (0.25 s at 16 fps).
 SCAN = ScanSettings(stride_frames=4)
@@ -333,33 +331,9 @@ def trained_run(tmp_path_factory) -> pathlib.Path:
     An r3d_tiny "action vs background" classifier on 8 frames, 4 apart, at 32x32: actions
     are moving_up / moving_down clips, background is a still scene (half with a cut).
     """
-    from kvideo.models import build_video_classifier
-
-    keras.utils.set_random_seed(0)
-    clips, labels = training_clips(400, NUM_FRAMES, FRAME_STRIDE, classes=(0, 1), seed=1)
-    model = build_video_classifier(
-        "r3d_tiny", len(CLASS_NAMES), input_shape=(NUM_FRAMES, CROP, CROP, 3)
-    )
-    model.compile(
-        keras.optimizers.Adam(0.003),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    history = model.fit(clips, labels, batch_size=16, epochs=4, verbose=0)
-    assert history.history["accuracy"][-1] >= 0.9, history.history
     root = tmp_path_factory.mktemp("run")
-    model.save(root / "model.keras")
-    (root / "labels.txt").write_text("\n".join(CLASS_NAMES) + "\n")
-    # The clips were whole 64x64 frames: evaluation crops the whole short side.
-    config = {
-        "clip_sampling": {
-            "method": "dense",
-            "num_frames": NUM_FRAMES,
-            "frame_stride": FRAME_STRIDE,
-        },
-        "augmentation": {"crop_size": CROP, "test_crop_fraction": 1.0},
-    }
-    (root / "clip_config.json").write_text(json.dumps(config))
+    accuracy = train_detector(root, classes=(0, 1))
+    assert accuracy >= 0.9, accuracy
     return root
 
 

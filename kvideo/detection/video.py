@@ -223,5 +223,14 @@ class VideoWriter:
     def __enter__(self) -> VideoWriter:
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+        elif self._container is not None:
+            # Failing already: close without flushing, which would fail again and hide
+            # the first error.
+            try:
+                self._container.close()
+            except av.FFmpegError:
+                pass
+            self._container = None
