@@ -13,6 +13,10 @@ For each model this measures, in one run, back to back:
 * decode only: the pipeline's decoding and batching without the model.
 
 ratio = pipeline windows/s / model-only windows/s; 1.0 means decoding costs nothing.
+The CPU-time ratio (model-only CPU seconds per window / pipeline CPU seconds per window,
+all threads of the process) is printed beside it: it hardly moves with the machine's
+load, and it is what the wall-clock ratio would be if the model kept every core busy (a
+model that leaves a core idle, as small ones do, leaves decoding room for free).
 Each of `--rounds` rounds runs model only (cycling over the first `--model_only_windows`
 windows for `--model_only_seconds`), then the pipeline over the whole video, then model
 only again; the ratio is that of the totals, and the per-round ratios show how much the
@@ -118,15 +122,21 @@ def decoded_windows(path, spec: ModelSpec, scan: ScanSettings, count: int) -> li
     return batches
 
 
-def model_only(scorer: ClipScorer, batches: list[np.ndarray], seconds: float) -> tuple[int, float]:
-    """Scores the batches over and over for at least `seconds`; (windows, seconds)."""
-    started = time.perf_counter()
+def model_only(
+    scorer: ClipScorer, batches: list[np.ndarray], seconds: float
+) -> tuple[int, float, float]:
+    """Scores the batches over and over for at least `seconds`.
+
+    Returns:
+        (windows, wall seconds, CPU seconds of the process).
+    """
+    started, cpu = time.perf_counter(), time.process_time()
     windows = 0
     while time.perf_counter() - started < seconds:
         for clips in batches:
             scorer(clips)
             windows += len(clips)
-    return windows, time.perf_counter() - started
+    return windows, time.perf_counter() - started, time.process_time() - cpu
 
 
 def decode_only(path, spec: ModelSpec, scan: ScanSettings) -> tuple[int, float]:
@@ -152,14 +162,18 @@ def run(name: str, video: pathlib.Path, args) -> dict:
     scorer(batches[0])  # trace and warm up
     result = None
 
-    model_windows = model_seconds = pipeline_windows = pipeline_seconds = 0
+    model_windows = model_seconds = model_cpu = 0
+    pipeline_windows = pipeline_seconds = pipeline_cpu = 0
     rounds = []
     for _ in range(args.rounds):
         before = model_only(scorer, batches, args.model_only_seconds)
+        cpu = time.process_time()
         result = scan_video(video, scorer, spec, scan)
+        pipeline_cpu += time.process_time() - cpu
         after = model_only(scorer, batches, args.model_only_seconds)
         model_windows += before[0] + after[0]
         model_seconds += before[1] + after[1]
+        model_cpu += before[2] + after[2]
         pipeline_windows += len(result.scores)
         pipeline_seconds += result.seconds
         model_rate = (before[0] + after[0]) / (before[1] + after[1])
@@ -179,6 +193,8 @@ def run(name: str, video: pathlib.Path, args) -> dict:
         "model_rate": model_rate,
         "rounds": rounds,
         "ratio": pipeline_rate / model_rate,
+        "cpu_ratio": (model_cpu / model_windows) / (pipeline_cpu / pipeline_windows),
+        "load": os.getloadavg()[0],
     }
     if args.sequential:
         inline = scan_video(video, scorer, spec, dataclasses.replace(scan, prefetch=0))
@@ -216,7 +232,8 @@ def main() -> None:
             f"(span {row['span']}, stride {row['stride']} frames, crop {row['crop']}) in "
             f"{row['pipeline_s']:.1f} s: {row['rtf']:.2f}x real time; pipeline "
             f"{row['pipeline_rate']:.1f} windows/s, model only {row['model_rate']:.1f}, "
-            f"ratio {row['ratio']:.2f} (rounds: {', '.join(f'{r:.2f}' for r in row['rounds'])})"
+            f"ratio {row['ratio']:.2f} (rounds: {', '.join(f'{r:.2f}' for r in row['rounds'])}), "
+            f"CPU-time ratio {row['cpu_ratio']:.2f}, load average {row['load']:.1f}"
             + (
                 f", sequential ratio {row['sequential_ratio']:.2f}"
                 if "sequential_ratio" in row
@@ -228,13 +245,14 @@ def main() -> None:
     print()
     print(
         "| model | video | windows | real-time factor | pipeline windows/s "
-        "| model-only windows/s | ratio |"
+        "| model-only windows/s | ratio | CPU-time ratio |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         print(
             f"| {row['model']} | {row['video_s']:.0f} s | {row['windows']} | {row['rtf']:.2f}x | "
-            f"{row['pipeline_rate']:.1f} | {row['model_rate']:.1f} | **{row['ratio']:.2f}** |"
+            f"{row['pipeline_rate']:.1f} | {row['model_rate']:.1f} | **{row['ratio']:.2f}** | "
+            f"{row['cpu_ratio']:.2f} |"
         )
 
 

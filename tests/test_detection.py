@@ -244,6 +244,21 @@ def test_result_files_in_activitynet_csv_and_srt_form():
     )
 
 
+def test_labelled_video_marks_exactly_the_frames_inside_segments(tmp_path):
+    from kvideo.detection.outputs import write_labelled_video
+    from kvideo.io import probe, read_video
+
+    source = tmp_path / "source.mp4"
+    write_event_video(source, 4, [(1, 0)], seed=0)  # 64 frames at 16 fps
+    target = tmp_path / "labelled.mp4"
+    written = write_labelled_video(source, target, [Segment("action", 1.0, 2.5, 0.9)])
+    frames, info = read_video(target)
+    assert written == info.num_frames == probe(source).num_frames == 64
+    # Frames 16..39 (1.0 s <= t < 2.5 s) get an orange border; the others none.
+    orange = np.all(np.abs(frames[:, 32, 0].astype(int) - [255, 140, 0]) < 40, axis=-1)
+    assert np.flatnonzero(orange).tolist() == list(range(16, 40))
+
+
 # --- windows over a streamed video -------------------------------------------------------
 
 
@@ -501,9 +516,9 @@ def _detect_main(*flags: str) -> subprocess.Popen:
 def test_killed_folder_run_resumes_and_processes_every_video_once(trained_run, tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()
-    names = [f"clip{i}" for i in range(5)]
+    names = [f"clip{i}" for i in range(4)]
     for i, name in enumerate(names):
-        write_event_video(videos / f"{name}.mp4", 60, [(10 + 5 * i, i % 2)], seed=10 + i)
+        write_event_video(videos / f"{name}.mp4", 40, [(10 + 5 * i, i % 2)], seed=10 + i)
     out = tmp_path / "out"
     flags = [
         f"--model={trained_run / 'model.keras'}",

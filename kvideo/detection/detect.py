@@ -56,23 +56,7 @@ from kvideo.io import VideoDecodeError
 _log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = frozenset(
-    {
-        ".mp4",
-        ".avi",
-        ".mkv",
-        ".mov",
-        ".webm",
-        ".m4v",
-        ".mpg",
-        ".mpeg",
-        ".wmv",
-        ".flv",
-        ".ts",
-        ".3gp",
-        ".ogv",
-        ".mts",
-        ".m2ts",
-    }
+    ".mp4 .avi .mkv .mov .webm .m4v .mpg .mpeg .wmv .flv .ts .3gp .ogv .mts .m2ts".split()
 )
 DONE, PARTIAL, FAILED = "done", "partial", "failed"
 RECORD_FORMAT = "kvideo.detection/1"
@@ -290,15 +274,17 @@ def detect(
     plan = {}
     for key, path in videos.items():
         record = _read_record(_paths(output_dir, key)["record"])
+        paths = _paths(output_dir, key)
         if (
             record is None
             or record.get("file") != _file_state(path)
             or record.get("scan") != fingerprint
+            or (record["status"] != FAILED and not paths["scores"].exists())
         ):
             plan[key] = "process"
         elif record["status"] == FAILED:
             plan[key] = "failed before"
-        elif _up_to_date(record, segments, output, _paths(output_dir, key)):
+        elif _up_to_date(record, segments, output, paths):
             plan[key] = "done before"
         else:
             plan[key] = "rederive"

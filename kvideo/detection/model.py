@@ -23,7 +23,7 @@ from kvideo.data import augment
 from kvideo.data.pipeline import Augmentation, ClipSampling
 from kvideo.export import CLIPS_SIGNATURE, CONTRACT_FILENAME, load_clip_config, read_labels
 from kvideo.export import _defaults_for as model_input_defaults
-from kvideo.export._common import probabilities
+from kvideo.export._common import check_clip_shape, probabilities
 
 _log = logging.getLogger(__name__)
 
@@ -183,16 +183,20 @@ class ClipScorer:
             resize_to: resize crops to this size first (for models evaluated with
                 `Augmentation(resize_in_pipeline=True)`), as the input pipeline does.
         """
-        frames = tuple(model.input_shape)[1] if not isinstance(model.input, dict) else None
         structure = model.input
+        if isinstance(structure, dict):  # named inputs: the clips go to `video`
+            key = VIDEO_INPUT if VIDEO_INPUT in structure else next(iter(structure))
+            frames = structure[key].shape[1]
+        else:
+            key, frames = None, structure.shape[1]
 
         def inputs(clips: tf.Tensor):
-            if isinstance(structure, dict):
-                key = VIDEO_INPUT if VIDEO_INPUT in structure else next(iter(structure))
-                return {key: clips}
-            return clips
+            return clips if key is None else {key: clips}
 
-        @tf.function(input_signature=[tf.TensorSpec([None, frames, None, None, 3], tf.uint8)])
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, frames, None, None, 3], tf.uint8)],
+            autograph=False,  # no Python control flow on tensors inside
+        )
         def function(clips):
             return probabilities(model, inputs(_resized(clips, resize_to)))
 
@@ -268,6 +272,8 @@ def load_detector_model(
 
         model = keras.models.load_model(path, compile=False)
         spec = load_model_spec(path, model, clip_config=clip_config, labels=labels)
+        # The model must take uint8 crops and resize them itself, as exports need too.
+        check_clip_shape(model, spec.clip_sampling.clip_length, spec.augmentation.crop_size)
         scorer = ClipScorer.from_keras(model, _resize_size(spec.augmentation))
     else:
         raise ValueError(
