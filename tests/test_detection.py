@@ -23,6 +23,7 @@ import pytest
 
 from kvideo.data import Augmentation, ClipSampling
 from kvideo.detection import (
+    ClipScorer,
     ScanSettings,
     Segment,
     SegmentSettings,
@@ -469,6 +470,24 @@ def test_saved_model_scores_match_the_keras_model(trained_run, long_videos, tmp_
     assert export_dir.endswith("1") and len(keras_scores.scores) == 59
     np.testing.assert_allclose(served_scores.scores, keras_scores.scores, atol=1e-5)
 
+    # The adapter reads the clips input's name from the signature: a `serve_clips` whose
+    # input is called `video` (as after the move to named model inputs) works the same.
+    import tensorflow as tf
+
+    from kvideo.export._common import probabilities
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serve_clips",
+        lambda video: {"scores": probabilities(model, video)},
+        input_signature=[tf.TensorSpec([None, 8, None, None, 3], tf.uint8, "video")],
+    )
+    archive.write_out(str(tmp_path / "named" / "1"), verbose=False)
+    renamed = ClipScorer.from_saved_model(tmp_path / "named")
+    clips = np.random.default_rng(0).integers(0, 256, (3, 8, 40, 40, 3), dtype=np.uint8)
+    np.testing.assert_allclose(renamed(clips), scorer(clips), atol=1e-5)
+
 
 def test_decoding_in_a_thread_gives_the_same_scores(trained_run, long_videos):
     scorer, spec = load_detector_model(trained_run / "model.keras")
@@ -555,6 +574,26 @@ def test_killed_folder_run_resumes_and_processes_every_video_once(trained_run, t
     assert summary["processed_this_run"] == len(names) - len(first)
     assert output.count("done before, skipped") == len(first)
     assert set(json.loads((out / "detections.json").read_text())["results"]) == set(names)
+
+
+def test_progress_in_a_log_is_one_line_per_report_without_carriage_returns():
+    import io
+
+    from kvideo.detection.progress import Progress
+
+    log = io.StringIO()  # not a terminal
+    progress = Progress([60.0, None, 30.0], stream=log, log_interval_s=0)
+    progress.skip_video(1, "b", "done before, skipped")
+    progress.start_video(0, "a")
+    progress.update(480, 30.0)
+    progress.finish_video("2 segments, done")
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 3
+    assert lines[0] == "[2/3] b  done before, skipped"
+    assert lines[1].startswith("[1/3] a  0:30/1:00 50%  ") and "x real time  ETA " in lines[1]
+    # Overall: 30 of the 90 s left to do once "b" is skipped.
+    assert "| all 33% ETA " in lines[1]
+    assert lines[2].startswith("[1/3] a  0:30  ") and lines[2].endswith("2 segments, done")
 
 
 # --- the program -------------------------------------------------------------------------
