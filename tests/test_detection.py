@@ -489,6 +489,30 @@ def test_saved_model_scores_match_the_keras_model(trained_run, long_videos, tmp_
     np.testing.assert_allclose(renamed(clips), scorer(clips), atol=1e-5)
 
 
+def test_a_tsn_model_needs_a_window_length_and_then_scans(trained_run, long_videos, tmp_path):
+    config = tmp_path / "tsn.json"
+    config.write_text(
+        json.dumps(
+            {
+                "clip_sampling": {"method": "tsn", "num_segments": 8},
+                "augmentation": {"crop_size": 32, "test_crop_fraction": 1.0},
+            }
+        )
+    )
+    video = long_videos[0] / "still.mp4"
+    model = trained_run / "model.keras"
+    # A settings error ends the call before any video, rather than failing each one.
+    with pytest.raises(ValueError, match="window_frames"):
+        detect(video, model, tmp_path / "out", clip_config=config, show_progress=False)
+    assert not (tmp_path / "out" / "videos").exists()
+    scan = ScanSettings(window_frames=32)
+    run = detect(video, model, tmp_path / "out", clip_config=config, scan=scan, show_progress=False)
+    assert run.processed == ["still"] and not run.failed
+    record = json.loads((tmp_path / "out" / "videos" / "still.json").read_text())
+    # 480 frames, windows of 32 every 8 (a quarter window): starts 0, 8, ..., 448.
+    assert record["num_windows"] == 57
+
+
 def test_decoding_in_a_thread_gives_the_same_scores(trained_run, long_videos):
     scorer, spec = load_detector_model(trained_run / "model.keras")
     video = long_videos[0] / "actions.mp4"

@@ -49,7 +49,7 @@ from kvideo.detection.model import (
 from kvideo.detection.progress import Progress
 from kvideo.detection.segments import Segment, SegmentSettings, scores_to_segments
 from kvideo.detection.video import declared_duration
-from kvideo.detection.windows import ScanSettings, WindowScores, scan_video
+from kvideo.detection.windows import ScanSettings, WindowScores, scan_video, window_layout
 from kvideo.export import CONTRACT_FILENAME
 from kvideo.io import VideoDecodeError
 
@@ -306,6 +306,9 @@ def detect(
         # need the model. A model that does not load is the run's error, not a video's.
         scorer, spec = load_detector_model(model_path, clip_config=clip_config, labels=labels)
         _log.info("Model: %s; classes %s (%s)", scorer.description, spec.class_names, spec.source)
+        # Settings that cannot fit the model (a TSN model without a window length) are
+        # the run's error too: raise now rather than fail every video.
+        window_layout(spec.clip_sampling, scan, fps=1.0)
     processed, reused = [], []
     for index, (key, path) in enumerate(videos.items()):
         paths = _paths(output_dir, key)
