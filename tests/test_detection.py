@@ -267,7 +267,13 @@ def test_window_layout_of_dense_and_tsn_models():
     dense = ClipSampling(num_frames=8, frame_stride=4)
     layout = window_layout(dense, ScanSettings(), fps=16.0)
     assert layout.offsets == (0, 4, 8, 12, 16, 20, 24, 28)
-    assert (layout.span, layout.stride) == (29, 7)  # default stride: a quarter window
+    # Default stride: a quarter window (7.25 frames), rounded to a multiple of the
+    # clip's frame stride (4), so only every 4th frame is ever converted to RGB.
+    assert (layout.span, layout.stride) == (29, 8)
+    assert [i for i in range(40, 60) if layout.needed(i)] == [40, 44, 48, 52, 56]
+    assert (
+        window_layout(ClipSampling(num_frames=16, frame_stride=1), ScanSettings(), 25).stride == 4
+    )
     assert window_layout(dense, ScanSettings(stride_s=0.5), fps=16.0).stride == 8
     tsn = ClipSampling(method="tsn", num_segments=4)
     with pytest.raises(ValueError, match="window_frames"):

@@ -48,9 +48,11 @@ class ScanSettings:
     Attributes:
         stride_s: seconds between window starts (rounded to whole frames, at least 1).
         stride_frames: frames between window starts; at most one of the two strides may
-            be set. Default (neither): a quarter of the window span (rounded down, at
-            least 1), so that every frame is seen by about four windows and segment
-            boundaries fall within an eighth of a window of where the scores put them.
+            be set. Default (neither): about a quarter of the window span, so that every
+            frame is seen by about four windows and segment boundaries fall within an
+            eighth of a window of where the scores put them, rounded to a multiple of the
+            spacing of the clip's frames (`frame_stride` for dense clips): then the frames
+            a clip skips are skipped by every window, and never converted to RGB.
         window_frames: frames a window spans, for TSN models only (a dense-clip model's
             window is its clip); required for them.
         multi_view: score every test crop of the evaluation transform (e.g. three crops)
@@ -133,7 +135,8 @@ def window_layout(clip_sampling: ClipSampling, scan: ScanSettings, fps: float) -
     elif scan.stride_s is not None:
         stride = max(1, round(scan.stride_s * fps))
     else:
-        stride = max(1, span // 4)
+        spacing = int(np.gcd.reduce(offsets)) or 1
+        stride = spacing * max(1, round(span / 4 / spacing))
     return WindowLayout(tuple(offsets.tolist()), span, stride)
 
 
