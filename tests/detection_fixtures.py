@@ -7,12 +7,16 @@ frame, so an action starts and ends without a cut. Half-way through each pause t
 cuts to the next action's first frame: a change of scene that is not an action.
 
 `write_event_video` streams frames into the encoder, so a 20-minute video never sits in
-memory.
+memory. `training_clips` makes the short clips a detector learns from (actions, and still
+scenes with and without cuts), and `train_detector` trains a tiny one in about half a
+minute on 2 cores and saves it as a training run would.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import pathlib
 from collections.abc import Iterator, Sequence
 
 import cv2
@@ -191,9 +195,6 @@ def train_detector(
     Returns:
         The training accuracy of the last epoch.
     """
-    import json
-    import pathlib
-
     import keras
 
     from kvideo.models import build_video_classifier
