@@ -1,10 +1,10 @@
 r"""Finds actions in long videos with a trained classifier: timed segments per video.
 
-    python export/detect_main.py --model=runs/motion_demo/model.keras \
+    python export/detect_main.py --model=runs/mine/model.keras \
         --input=videos/ --output_dir=detections
-    python export/detect_main.py --model=exports/demo --input=a.mp4 --input=b.avi \
+    python export/detect_main.py --model=exports/mine --input=a.mp4 --input=b.avi \
         --output_dir=detections --stride_s=0.5 --labelled_video
-    python export/detect_main.py --model=runs/motion_demo/model.keras --input=videos/ \
+    python export/detect_main.py --model=runs/mine/model.keras --input=videos/ \
         --output_dir=detections --ground_truth=truth.json --high_threshold=0.6
 
 `--model` is a `.keras` file (its run's `clip_config.json` and `labels.txt` are read from

@@ -5,8 +5,8 @@
       -> smoothing, hysteresis, merging, minimum duration -> segments per class
       -> ActivityNet JSON, CSV, .srt, timeline PNG, labelled video
 
-    >>> run = kvideo.detection.detect("videos/", "runs/motion_demo/model.keras", "detections/")
-    >>> run.results["cam01"]    # [Segment(label="moving_up", start=12.5, end=14.5, score=0.93)]
+    >>> run = kvideo.detection.detect("videos/", "runs/mine/model.keras", "detections/")
+    >>> run.results["cam01"]    # [Segment(label="jump", start=12.5, end=14.5, score=0.93)]
 
 - `detect`: folders or files, resumable; `scan_video` + `scores_to_segments` for one
   video in memory.
