@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from kvideo.data.pipeline import DENSE, Augmentation, ClipSampling
+from kvideo.data.config import DENSE, Augmentation, ClipSampling
 from kvideo.data.sampling import clip_span
 from kvideo.detection._files import write_atomic
 from kvideo.detection.model import ClipScorer, ModelSpec
