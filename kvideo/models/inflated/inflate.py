@@ -120,6 +120,9 @@ def inflate(
             "`model` must take frames (batch, height, width, channels). Received: input "
             f"shape {tuple(model.inputs[0].shape)}"
         )
+    if isinstance(model, keras.Sequential):
+        # The same layers as a functional graph, which Keras can run layer by layer.
+        model = keras.Model(model.inputs, model.outputs, name=model.name)
     time_kernels, time_strides = dict(time_kernels or {}), dict(time_strides or {})
     insert_after = dict(insert_after or {})
     names = {layer.name for layer in model.layers}
