@@ -192,23 +192,13 @@ def test_recurrent_and_transformer_heads_learn_motion_that_average_consensus_can
     """motion_demo's classes are motions and their reversals: any single frame, and so
     any average of per-frame scores, cannot tell them apart. The same tiny 2D ResNet,
     data, seed and number of steps; only the head differs."""
-    from kvideo.training import get_experiment, replace_fields, train_and_evaluate
+    from kvideo.training import train_and_evaluate
+    from tests.test_training import tiny_experiment
 
     results = {}
     for preset in ("tsn_tiny", "lrcn_tiny", "cnn_transformer_tiny"):
-        experiment = replace_fields(
-            get_experiment("motion_demo"),
-            data_dir=str(motion_demo_dir),
-            preset=preset,
-            num_frames=8,
-            frame_stride=4,
-            crop_size=32,
-            batch_size=8,
-            epochs=6,
-            learning_rate=0.05,
-            warmup_epochs=0.5,
-            export=False,
-        )
+        # test_training's tiny settings: 8 frames 4 apart, 32x32 crops, 6 epochs.
+        experiment = tiny_experiment(motion_demo_dir, preset=preset)
         results[preset] = train_and_evaluate(experiment, tmp_path / preset)["test_top1"]
     print("test top-1", results)
     assert results["tsn_tiny"] <= 0.5, results
