@@ -42,10 +42,13 @@ TSN_SEGMENTS = 8
 BN_INCEPTION_MEAN = (128.0 / 255.0, 117.0 / 255.0, 104.0 / 255.0)
 BN_INCEPTION_STD = (1.0 / 255.0,) * 3
 
+# A fully connected layer on the flattened map, as CaffeNet's fc6 in LRCN: per-frame
+# features that keep where the object is, so that a head over time can see it move.
 resnet2d_tiny: dict[str, Any] = {
     "stage_depths": (1, 1, 1),
     "stage_widths": (16, 32, 64),
     "stem_width": 16,
+    "fc_units": 64,
 }
 
 #: Backbone presets of this family.
