@@ -201,6 +201,7 @@ def test_recurrent_and_transformer_heads_learn_motion_that_average_consensus_can
         experiment = tiny_experiment(motion_demo_dir, preset=preset)
         results[preset] = train_and_evaluate(experiment, tmp_path / preset)["test_top1"]
     print("test top-1", results)
-    assert results["tsn_tiny"] <= 0.5, results
-    assert results["lrcn_tiny"] >= 0.75, results
-    assert results["cnn_transformer_tiny"] >= 0.75, results
+    # Order-blind, consensus can at best tell the three pairs apart: 0.5.
+    assert results["tsn_tiny"] <= 0.4, results
+    assert results["lrcn_tiny"] >= 0.65, results
+    assert results["cnn_transformer_tiny"] >= 0.65, results
