@@ -128,7 +128,16 @@ def i3d_resnet50_backbone(
     """
     input_shape = _check_shape(input_shape, channels=3)
     base = application_backbone("resnet50", weights=weights, input_shape=input_shape[1:])
-    insert_after = {"conv2_block3_out": temporal_max_pool, **dict(extra_blocks or {})}
+    insert_after = dict(extra_blocks or {})
+    after_res2 = insert_after.get("conv2_block3_out")
+    if after_res2 is None:
+        insert_after["conv2_block3_out"] = temporal_max_pool
+    else:  # the temporal pooling first, then the caller's block
+
+        def pool_then_block(x: Any, layer_name: str) -> Any:
+            return after_res2(temporal_max_pool(x, layer_name), layer_name)
+
+        insert_after["conv2_block3_out"] = pool_then_block
     return inflate(
         base,
         num_frames=input_shape[0],
