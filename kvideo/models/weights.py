@@ -72,8 +72,32 @@ class PretrainedWeights:
             )
 
 
+def _keras_imagenet(network: str) -> dict[str, PretrainedWeights]:
+    """ImageNet weights that ``keras.applications`` downloads and caches itself."""
+    return {
+        "imagenet": PretrainedWeights(
+            name="imagenet",
+            description=f"ImageNet-1k classification: keras.applications {network}",
+            source="https://keras.io/api/applications/",
+            backbone_arg="weights",
+        )
+    }
+
+
+def _keras_applications_weights() -> dict[str, dict[str, PretrainedWeights]]:
+    from kvideo.models.per_frame.keras_applications import APPLICATIONS
+
+    entries = {f"tsn_{name}": _keras_imagenet(a.constructor) for name, a in APPLICATIONS.items()}
+    entries["lrcn_resnet50"] = _keras_imagenet("ResNet50")
+    entries["cnn_transformer_resnet50"] = _keras_imagenet("ResNet50")
+    # The 2D ImageNet weights, inflated (each kernel repeated over time and divided by
+    # its temporal size) when the backbone is built.
+    entries["i3d_resnet50"] = _keras_imagenet("ResNet50, inflated")
+    return entries
+
+
 #: ``{model name: {weights name: PretrainedWeights}}``.
-WEIGHTS: dict[str, dict[str, PretrainedWeights]] = {}
+WEIGHTS: dict[str, dict[str, PretrainedWeights]] = {**_keras_applications_weights()}
 
 
 def available_weights(model: str) -> list[str]:

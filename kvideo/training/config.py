@@ -82,6 +82,8 @@ class ModelConfig:
         mean, std: per-channel statistics of [0, 1] pixels that the model's first layer
             normalises with; None keeps the model's (the statistics of its weights). The
             model resizes clips to the data's `crop_size`.
+        partial_bn: freeze every BatchNormalization layer but the first after the
+            weights are loaded (TSN's partial BN, `kvideo.models.per_frame.partial_bn`).
     """
 
     preset: str = "r2plus1d_18"
@@ -91,6 +93,7 @@ class ModelConfig:
     weights: str | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    partial_bn: bool = False
 
     def __post_init__(self):
         get_model_spec(self.preset)  # a clear error listing every name, before any work

@@ -50,6 +50,7 @@ from kvideo.data.preview import save_contact_sheet
 from kvideo.data.splits import holdout
 from kvideo.inputs import VIDEO
 from kvideo.models import build_video_classifier, get_model_spec, outputs_logits
+from kvideo.models.per_frame.partial_bn import partial_batch_norm
 from kvideo.training.callbacks import TrainingCurves
 from kvideo.training.config import Experiment, check_experiment, replace_fields
 from kvideo.training.evaluate import (
@@ -208,7 +209,7 @@ def build_model(experiment: Experiment, num_classes: int) -> keras.Model:
     data, config = experiment.data, experiment.model
     spec = get_model_spec(config.preset)
     crop = data.augmentation.crop_size
-    return build_video_classifier(
+    model = build_video_classifier(
         config.preset,
         num_classes,
         head=config.head,
@@ -219,6 +220,9 @@ def build_model(experiment: Experiment, num_classes: int) -> keras.Model:
         std=config.std,
         weights=config.weights,
     )
+    if config.partial_bn:
+        partial_batch_norm(model)
+    return model
 
 
 def make_optimizer(experiment: Experiment, steps_per_epoch: int) -> keras.optimizers.Optimizer:
