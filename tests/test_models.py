@@ -50,9 +50,13 @@ def test_registry_lists_every_family_with_its_input_and_head():
         "r2plus1d_18",
         "r2plus1d_34",
         "r2plus1d_18_torchvision",
+        "r3d_34",
+        "mc3_34",
         "r3d_tiny",
         "mc3_tiny",
         "r2plus1d_tiny",
+        "r3d_nonlocal_tiny",
+        "r3d_attention_tiny",
     ]
     assert list(list_presets("per_frame")) == ["tsn_tiny", "lrcn_tiny", "cnn_transformer_tiny"]
     assert set(models) == set(list_presets("resnet3d")) | set(list_presets("per_frame"))
@@ -257,6 +261,7 @@ def test_head_arguments_are_named_per_head():
         "mlp_ratio",
         "attention_dropout",
         "tokens",
+        "pool_size",
     )
 
 
