@@ -21,6 +21,7 @@ KERAS_MODULES = (
     "kvideo.models.video_classifier",
     "kvideo.models.resnet3d.resnet3d_backbone",
     "kvideo.models.per_frame.resnet2d_backbone",
+    "kvideo.models.c3d.c3d_backbone",
     "kvideo.training.schedules",
 )
 
