@@ -39,6 +39,9 @@ setuptools.setup(
     ],
     extras_require={
         "litert": ["ai-edge-litert>=1.0"],
+        # The checkpoint converters read PyTorch files (kvideo/models/*/convert_*.py);
+        # torchvision builds the reference networks their parity tests compare with.
+        "torch": ["torch>=2.9", "torchvision>=0.24"],
         # The `tfds` command line imports these at start-up (TFDS does not declare them).
         "cli": ["apache-beam>=2.60", "mlcroissant>=1.0"],
         "test": [
