@@ -292,3 +292,58 @@ def test_converter_command_line(references, tmp_path, capsys):
         convert_torchvision.main([*argv, "--model=r3d_18"])
     assert exit_info.value.code == 1
     assert "error: The checkpoint does not fit model 'r3d_18'" in capsys.readouterr().err
+
+
+# --- The fine-tuning recipe ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, dataset",
+    [
+        ("video_folder_r2plus1d_34_ig65m", "video_folder/jpeg"),
+        ("ucf101_r2plus1d_34_ig65m", "ucf101_kvideo/split1_jpeg"),
+        ("hmdb51_r2plus1d_34_ig65m", "hmdb51_kvideo/split1_jpeg"),
+    ],
+)
+def test_ig65m_fine_tuning_recipes(name, dataset):
+    from kvideo.training import get_experiment
+
+    experiment = get_experiment(name)
+    assert experiment.data.dataset == dataset
+    model = experiment.model
+    assert (model.preset, model.weights) == ("r2plus1d_34", "ig65m_32")
+    assert weights.get_weights(model.preset, model.weights).file_name.startswith(
+        "r2plus1d_34_clip32_ig65m"
+    )
+    assert experiment.data.clip_sampling.num_frames == 32  # the weights' clip length
+    assert (experiment.optimizer.name, experiment.optimizer.learning_rate) == ("adam", 1e-4)
+    assert (experiment.optimizer.schedule, experiment.batch_size, experiment.epochs) == (
+        "constant",
+        8,
+        20,
+    )
+
+
+@pytest.mark.slow
+def test_ig65m_recipe_fine_tunes_from_converted_weights(motion_demo_dir, tmp_path):
+    """The recipe end to end on motion_demo, from an IG65M-layout checkpoint (random
+    weights) converted here, at a CPU-sized clip."""
+    from kvideo.training import get_experiment, replace_fields, train_and_evaluate
+
+    references = write_references(tmp_path / "reference", "r2plus1d_34_ig65m")
+    path = str(tmp_path / "ig65m.weights.h5")
+    convert_vmz.convert(checkpoint(references, "r2plus1d_34_ig65m"), path, "r2plus1d_34")
+    experiment = replace_fields(
+        get_experiment("video_folder_r2plus1d_34_ig65m"),
+        dataset="motion_demo/jpeg",
+        data_dir=str(motion_demo_dir),
+        weights=path,
+        num_frames=8,
+        frame_stride=2,
+        num_clips=1,
+        crop_size=32,
+        epochs=1,
+        export=False,
+    )
+    summary = train_and_evaluate(experiment, tmp_path / "run")
+    assert summary["test_videos"] == 72 and 0 <= summary["test_top1"] <= 1
