@@ -2,6 +2,7 @@
 
     python benchmarks/model_speed.py                       # R(2+1)D-18, 16x112x112
     python benchmarks/model_speed.py --model=r3d_18 --batch_size=8 --jit_compile
+    python benchmarks/model_speed.py --model=r2plus1d_18,r2plus1d_34,c3d  # one line each
 
 Measures the model alone on clips already in memory (the input pipeline has its own
 benchmark, `input_pipeline.py`), after warm-up steps that absorb tracing and graph
@@ -25,7 +26,9 @@ from kvideo.models import build_video_classifier
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="r2plus1d_18")
+    parser.add_argument(
+        "--model", default="r2plus1d_18", help="registered model(s), comma-separated"
+    )
     parser.add_argument("--num_classes", type=int, default=400)
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=112)
@@ -62,8 +65,19 @@ def inference_ms_per_clip(model: keras.Model, clips: np.ndarray, args) -> float:
 
 def main() -> None:
     args = parse_args()
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"TF {tf.__version__}, Keras {keras.__version__}, XLA {'on' if args.jit_compile else 'off'}"
+    )
+    for name in args.model.split(","):
+        measure(name.strip(), args)
+        keras.backend.clear_session()  # free one model before building the next
+
+
+def measure(name: str, args: argparse.Namespace) -> None:
+    """Prints the model's size, training clips/s and inference ms/clip."""
     shape = (args.frames, args.size, args.size, 3)
-    model = build_video_classifier(args.model, args.num_classes, input_shape=shape)
+    model = build_video_classifier(name, args.num_classes, input_shape=shape)
     model.compile(
         optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -78,11 +92,7 @@ def main() -> None:
     single = inference_ms_per_clip(model, clips[:1], args)
     batched = inference_ms_per_clip(model, clips, args)
 
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"TF {tf.__version__}, Keras {keras.__version__}, XLA {'on' if args.jit_compile else 'off'}"
-    )
-    print(f"model: {args.model}, {model.count_params():,} parameters, input {shape}")
+    print(f"model: {name}, {model.count_params():,} parameters, input {shape}")
     print(f"training:  {train_rate:8.2f} clips/s  (batch {args.batch_size}, SGD momentum)")
     print(f"inference: {single:8.1f} ms/clip at batch 1")
     print(f"inference: {batched:8.1f} ms/clip at batch {args.batch_size}")

@@ -17,29 +17,24 @@ def _clips(shape=(2, 7, 9, 10, 3), seed=0) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
 
 
+KERAS_POOLS = {"max": keras.layers.MaxPooling3D, "average": keras.layers.AveragePooling3D}
+
+
+@pytest.mark.parametrize("mode", list(KERAS_POOLS))
 @pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize("pool_size, strides", CASES)
-def test_max_pooling_is_exactly_keras_max_pooling_3d(pool_size, strides, padding):
+def test_equals_keras_3d_pooling(mode, pool_size, strides, padding):
+    """Maxima exactly; averages to rounding (edge windows of "same" average only the
+    positions inside the clip, as Keras's)."""
     x = _clips()
-    layer = Pooling3D(pool_size, strides, padding, mode="max")
+    layer = Pooling3D(pool_size, strides, padding, mode=mode)
     got = keras.ops.convert_to_numpy(layer(x))
-    expected = keras.ops.convert_to_numpy(keras.layers.MaxPooling3D(pool_size, strides, padding)(x))
+    expected = keras.ops.convert_to_numpy(KERAS_POOLS[mode](pool_size, strides, padding)(x))
     assert got.shape == expected.shape == layer.compute_output_shape(x.shape)
-    np.testing.assert_array_equal(got, expected)
-
-
-@pytest.mark.parametrize("padding", ["valid", "same"])
-@pytest.mark.parametrize("pool_size, strides", CASES)
-def test_average_pooling_equals_keras_average_pooling_3d(pool_size, strides, padding):
-    """Edge windows of "same" average only the positions inside the clip, as Keras's."""
-    x = _clips()
-    layer = Pooling3D(pool_size, strides, padding, mode="average")
-    got = keras.ops.convert_to_numpy(layer(x))
-    expected = keras.ops.convert_to_numpy(
-        keras.layers.AveragePooling3D(pool_size, strides, padding)(x)
-    )
-    assert got.shape == expected.shape
-    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    if mode == "max":
+        np.testing.assert_array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_explicit_padding_never_wins_a_maximum():
