@@ -3,6 +3,7 @@
     python benchmarks/model_speed.py                       # R(2+1)D-18, 16x112x112
     python benchmarks/model_speed.py --model=r3d_18 --batch_size=8 --jit_compile
     python benchmarks/model_speed.py --models=tsn_resnet50,i3d --batch_size=2  # a table
+    python benchmarks/model_speed.py --model=r2plus1d_18,r2plus1d_34,c3d  # lines each
 
 Each model runs at its standard input (its registered clip length, crop size and
 channels) unless --frames/--size say otherwise.
@@ -29,7 +30,7 @@ from kvideo.models import build_video_classifier, get_model_spec
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="r2plus1d_18")
+    parser.add_argument("--model", default="r2plus1d_18", help="Several, comma-separated.")
     parser.add_argument("--models", default="", help="Comma-separated: one table row each.")
     parser.add_argument("--num_classes", type=int, default=400)
     parser.add_argument("--frames", type=int, default=None, help="Default: the model's.")
@@ -98,6 +99,10 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"TF {tf.__version__}, Keras {keras.__version__}, XLA {'on' if args.jit_compile else 'off'}"
     )
+    if "," in args.model:  # one line each
+        for name in args.model.split(","):
+            print(_lines(name, measure(name, args), args.batch_size), flush=True)
+        return
     if args.models:
         print(
             f"| model | input | params (with BN stats) | training clips/s (batch "
@@ -113,11 +118,16 @@ def main() -> None:
                 flush=True,
             )
         return
-    r = measure(args.model, args)
-    print(f"model: {args.model}, {r['params']:,} parameters, input {r['shape']}")
-    print(f"training:  {r['train']:8.2f} clips/s  (batch {args.batch_size}, SGD momentum)")
-    print(f"inference: {r['single']:8.1f} ms/clip at batch 1")
-    print(f"inference: {r['batched']:8.1f} ms/clip at batch {args.batch_size}")
+    print(_lines(args.model, measure(args.model, args), args.batch_size))
+
+
+def _lines(name: str, r: dict, batch_size: int) -> str:
+    return (
+        f"model: {name}, {r['params']:,} parameters, input {r['shape']}\n"
+        f"training:  {r['train']:8.2f} clips/s  (batch {batch_size}, SGD momentum)\n"
+        f"inference: {r['single']:8.1f} ms/clip at batch 1\n"
+        f"inference: {r['batched']:8.1f} ms/clip at batch {batch_size}"
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ KERAS_MODULES = (
     "kvideo.models.resnet3d.resnet3d_backbone",
     "kvideo.models.per_frame.resnet2d_backbone",
     "kvideo.models.inflated.layers",
+    "kvideo.models.c3d.c3d_backbone",
     "kvideo.training.schedules",
 )
 

@@ -50,14 +50,19 @@ def test_registry_lists_every_family_with_its_input_and_head():
         "r2plus1d_18",
         "r2plus1d_34",
         "r2plus1d_18_torchvision",
+        "r3d_34",
+        "mc3_34",
         "r3d_tiny",
         "mc3_tiny",
         "r2plus1d_tiny",
+        "r3d_nonlocal_tiny",
+        "r3d_attention_tiny",
     ]
     per_frame = list(list_presets("per_frame"))
     assert per_frame[:3] == ["tsn_tiny", "lrcn_tiny", "cnn_transformer_tiny"]
-    families = ("resnet3d", "per_frame", "inflated")
+    families = ("resnet3d", "per_frame", "inflated", "c3d")
     assert set(models) == set().union(*(list_presets(f) for f in families))
+    assert list(list_presets("c3d")) == ["c3d", "c3d_tiny"]
     r2plus1d = models["r2plus1d_18"]
     assert r2plus1d.family == "resnet3d" and r2plus1d.head == "pool"
     assert r2plus1d.input_description == "video: uint8 (batch, 16, H, W, 3) -> 112x112"
@@ -273,6 +278,7 @@ def test_head_arguments_are_named_per_head():
         "mlp_ratio",
         "attention_dropout",
         "tokens",
+        "pool_size",
     )
 
 
