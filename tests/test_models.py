@@ -55,7 +55,9 @@ def test_registry_lists_every_family_with_its_input_and_head():
         "r2plus1d_tiny",
     ]
     assert list(list_presets("per_frame")) == ["tsn_tiny", "lrcn_tiny", "cnn_transformer_tiny"]
-    assert set(models) == set(list_presets("resnet3d")) | set(list_presets("per_frame"))
+    families = {spec.family for spec in models.values()}
+    assert {"resnet3d", "per_frame", "timesformer", "videomae"} <= families
+    assert set(models) == set().union(*(list_presets(family) for family in families))
     r2plus1d = models["r2plus1d_18"]
     assert r2plus1d.family == "resnet3d" and r2plus1d.head == "pool"
     assert r2plus1d.input_description == "video: uint8 (batch, 16, H, W, 3) -> 112x112"

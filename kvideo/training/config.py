@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from kvideo.data.config import Augmentation, ClipSampling
+from kvideo.data.mixing import Mixing
 from kvideo.models.registry import get_model_spec
 from kvideo.models.spec import HEAD_NAMES
 
@@ -30,6 +31,8 @@ class DataConfig:
         clip_sampling: frame sampling; `num_clips` applies to the final evaluation.
         augmentation: spatial transform for training and test.
         shuffle_buffer: examples held for shuffling.
+        mixing: Mixup/CutMix over training clips and label smoothing
+            (`kvideo.data.mixing`); None trains on the labels as they are.
     """
 
     dataset: str = "motion_demo/jpeg"
@@ -40,6 +43,7 @@ class DataConfig:
     clip_sampling: ClipSampling = ClipSampling()
     augmentation: Augmentation = Augmentation()
     shuffle_buffer: int = 512
+    mixing: Mixing | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +60,8 @@ class ModelConfig:
         mean, std: per-channel statistics of [0, 1] pixels that the model's first layer
             normalises with; None keeps the model's (the statistics of its weights). The
             model resizes clips to the data's `crop_size`.
+        backbone_args: overrides of the registered backbone's arguments, e.g.
+            ``{"drop_path_rate": 0.2, "gradient_checkpointing": True}``.
     """
 
     preset: str = "r2plus1d_18"
@@ -65,6 +71,7 @@ class ModelConfig:
     weights: str | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    backbone_args: dict[str, Any] | None = None
 
     def __post_init__(self):
         get_model_spec(self.preset)  # a clear error listing every name, before any work
@@ -87,6 +94,9 @@ class OptimizerConfig:
             or "cosine" (to zero at the last epoch).
         warmup_epochs: linear warmup from 0, counted in epochs (may be fractional).
         clipnorm: clip each gradient's norm (None = off).
+        layer_decay: with "adamw", layer-wise learning-rate decay for transformers
+            (`kvideo.training.optimizers.LayerDecayAdamW`, which also exempts biases,
+            norms and embeddings from weight decay); None keeps Keras's AdamW.
     """
 
     name: str = "sgd"
@@ -98,6 +108,7 @@ class OptimizerConfig:
     step_epochs: tuple[int, ...] = ()
     step_factor: float = 0.1
     clipnorm: float | None = None
+    layer_decay: float | None = None
 
     def __post_init__(self):
         if self.name not in OPTIMIZERS:
@@ -112,6 +123,11 @@ class OptimizerConfig:
             raise ValueError(f"`warmup_epochs` must be >= 0. Received: {self.warmup_epochs}")
         if self.schedule == "step" and not self.step_epochs:
             raise ValueError("schedule='step' needs `step_epochs`. Received: step_epochs=()")
+        if self.layer_decay is not None and (self.name != "adamw" or not 0 < self.layer_decay <= 1):
+            raise ValueError(
+                "`layer_decay` needs name='adamw' and a value in (0, 1]. "
+                f"Received: layer_decay={self.layer_decay!r}, name={self.name!r}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

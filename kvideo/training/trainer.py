@@ -33,6 +33,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from kvideo.data import load_examples, make_clip_dataset
+from kvideo.data.mixing import soft_targets
 from kvideo.data.pipeline import SkipLog
 from kvideo.data.preview import save_contact_sheet
 from kvideo.inputs import VIDEO
@@ -40,6 +41,7 @@ from kvideo.models import build_video_classifier, get_model_spec
 from kvideo.training.callbacks import TrainingCurves
 from kvideo.training.config import Experiment, replace_fields
 from kvideo.training.evaluate import classification_report, predict_video_scores, write_report
+from kvideo.training.optimizers import layer_decay_adamw
 from kvideo.training.schedules import WarmupSchedule
 
 _log = logging.getLogger(__name__)
@@ -89,6 +91,7 @@ def build_model(experiment: Experiment, num_classes: int) -> keras.Model:
         mean=config.mean,
         std=config.std,
         weights=config.weights,
+        **(config.backbone_args or {}),
     )
 
 
@@ -104,6 +107,8 @@ def make_optimizer(experiment: Experiment, steps_per_epoch: int) -> keras.optimi
     )
     common = {"learning_rate": schedule, "clipnorm": config.clipnorm}
     weight_decay = config.weight_decay or None
+    if config.layer_decay is not None:
+        return layer_decay_adamw(config, **common)
     if config.name == "sgd":
         return keras.optimizers.SGD(momentum=config.momentum, weight_decay=weight_decay, **common)
     if config.name == "adam":
@@ -179,6 +184,10 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
         sampling=dataclasses.replace(data.clip_sampling, num_clips=1),
         augmentation=dataclasses.replace(data.augmentation, test_crop="center"),
     )
+    if data.mixing is not None:  # Mixup/CutMix and label smoothing: probability targets
+        mix = {"mixing": data.mixing, "num_classes": len(class_names), "seed": experiment.seed}
+        train_ds = soft_targets(train_ds, training=True, **mix)
+        val_ds = soft_targets(val_ds, training=False, **mix)
     for features, _ in train_ds.take(1):
         save_contact_sheet(output_dir / "augmented_clip.png", features[VIDEO][0].numpy())
 
@@ -194,11 +203,7 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
             model = build_model(experiment, len(class_names))
             model.compile(
                 optimizer=make_optimizer(experiment, steps_per_epoch),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=[
-                    keras.metrics.SparseCategoricalAccuracy(name="top1"),
-                    keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
-                ],
+                **_loss_and_metrics(soft=data.mixing is not None),
                 jit_compile=experiment.jit_compile,
             )
         model.fit(
@@ -233,6 +238,25 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
         summary.update(_export(model, class_names, experiment, output_dir / "export"))
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _loss_and_metrics(soft: bool) -> dict:
+    """Cross-entropy and top-1/top-5 for int labels, or for class-probability targets."""
+    if soft:
+        return {
+            "loss": keras.losses.CategoricalCrossentropy(from_logits=True),
+            "metrics": [
+                keras.metrics.CategoricalAccuracy(name="top1"),
+                keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"),
+            ],
+        }
+    return {
+        "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        "metrics": [
+            keras.metrics.SparseCategoricalAccuracy(name="top1"),
+            keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
+        ],
+    }
 
 
 def _callbacks(output_dir: pathlib.Path) -> list[keras.callbacks.Callback]:
