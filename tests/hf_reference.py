@@ -1,6 +1,6 @@
 """Reference outputs of Hugging Face ``transformers`` models, computed in a process of their own.
 
-    python -m tests.hf_reference '{"family": "timesformer", "config": {...}, "out": DIR}'
+    python -m tests.hf_reference '[{"family": "timesformer", "config": {...}, "out": DIR}, ...]'
 
 Builds the model from its configuration with random weights (every tensor drawn from a
 seeded generator: LayerNorm scales around 1, everything else around 0), saves it as
@@ -8,7 +8,12 @@ the hub does (``save_pretrained``: ``model.safetensors`` and ``config.json``; or
 ``pytorch_model.bin``; or ``"published"``: a ``pytorch_model.bin`` whose VideoMAE
 attention biases carry the names of the published files, ``q_bias``/``v_bias``), runs
 it on a seeded clip and writes ``reference.npz`` beside: the input ``x``
-``(B, T, C, H, W)``, the reference ``out`` and the parameter counts.
+``(B, T, C, H, W)``, the reference ``out`` and its parameter count. A spec with
+``"count_only"`` only counts the parameters of its configuration (on PyTorch's meta
+device: no memory, no initialisation) into ``reference.npz``.
+
+One process makes every reference of a test module: importing ``transformers`` takes
+tens of seconds on the project's machine.
 
 A process of its own because PyTorch's ``triton`` crashes (SIGSEGV) when it is loaded
 after TensorFlow, as it would be inside the test process; TensorFlow is never imported
@@ -81,28 +86,28 @@ def _save(model, out: str, fmt: str) -> None:
     torch.save(state, os.path.join(out, "pytorch_model.bin"))
 
 
-def main(spec: dict) -> None:
-    torch.manual_seed(spec.get("seed", 0))
+def make_reference(spec: dict) -> None:
+    """Writes the checkpoint and ``reference.npz`` of one spec (see the module docstring)."""
     config_class, model_class = _classes(spec)
+    out = spec["out"]
+    os.makedirs(out, exist_ok=True)
+    if spec.get("count_only"):
+        count = _count(model_class, config_class(**spec["config"]))
+        np.savez(os.path.join(out, "reference.npz"), params=count)
+        return
+    torch.manual_seed(spec.get("seed", 0))
     config = config_class(**spec["config"])
     model = model_class(config).eval()
     _randomize(model, spec.get("seed", 0) + 1)
-    out = spec["out"]
-    os.makedirs(out, exist_ok=True)
     _save(model, out, spec.get("format", "safetensors"))
     shape = (spec.get("batch", 2), config.num_frames, 3, config.image_size, config.image_size)
     x = np.random.default_rng(spec.get("seed", 0)).normal(size=shape).astype(np.float32)
     with torch.no_grad():
         reference = _reference(spec, model, torch.from_numpy(x)).numpy()
-    full = spec.get("count_config")
-    np.savez(
-        os.path.join(out, "reference.npz"),
-        x=x,
-        out=reference,
-        params=sum(p.numel() for p in model.parameters()),
-        full_params=_count(model_class, config_class(**full)) if full is not None else -1,
-    )
+    params = sum(p.numel() for p in model.parameters())
+    np.savez(os.path.join(out, "reference.npz"), x=x, out=reference, params=params)
 
 
 if __name__ == "__main__":
-    main(json.loads(sys.argv[1]))
+    for spec in json.loads(sys.argv[1]):
+        make_reference(spec)

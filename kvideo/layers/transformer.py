@@ -112,6 +112,7 @@ class MultiHeadSelfAttention(layers.Layer):
 
 def drop_path_rates(rate: float, depth: int) -> list[float]:
     """Stochastic depth growing linearly from 0 (first block) to `rate` (last block)."""
+    _check_rate("drop_path_rate", rate)
     if depth == 1:
         return [0.0]
     return [rate * i / (depth - 1) for i in range(depth)]

@@ -221,6 +221,12 @@ def check_architecture(
     conversion of VideoMAE ViT-S set 16, VideoMAE trained it with 6).
     """
     found = t.num_layers(r"encoder\.layer\.(\d+)\.")
+    if found == 0:
+        raise ValueError(
+            f"The checkpoint {t.source!r} has no tensors named encoder.layer.N: it is not a "
+            f"checkpoint of this architecture ({model_name!r}). Its tensors: "
+            f"{sorted(t.tensors)[:5]}"
+        )
     if found != config["num_layers"]:
         raise ValueError(
             f"The checkpoint {t.source!r} has {found} layers, {model_name!r} has "

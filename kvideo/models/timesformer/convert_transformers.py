@@ -50,8 +50,12 @@ def _attention(t: hf.Tensors, source: str, target: str, width: int) -> dict[str,
     return values
 
 
-def _clip_shape(t: hf.Tensors, config: dict[str, Any], patch_size: int) -> tuple[int, ...]:
-    """The clip size the checkpoint's embeddings were made for."""
+def _clip_shape(
+    t: hf.Tensors, config: dict[str, Any], hf_config: dict | None
+) -> tuple[int, ...]:
+    """The clip size the checkpoint's embeddings were made for (the frames of a
+    space-only model, which has no time embeddings: its config.json's, else the
+    model's)."""
     positions = t.tensors.get("embeddings.position_embeddings")
     if positions is None:
         t.take("embeddings.position_embeddings")  # raises the not-this-architecture error
@@ -61,8 +65,12 @@ def _clip_shape(t: hf.Tensors, config: dict[str, Any], patch_size: int) -> tuple
             f"The checkpoint's position embeddings {positions.shape} are not a square grid."
         )
     times = t.tensors.get("embeddings.time_embeddings")
-    frames = times.shape[1] if times is not None else config["num_frames"]
-    return (frames, side * patch_size, side * patch_size, 3)
+    if times is not None:
+        frames = times.shape[1]
+    else:
+        frames = (hf_config or {}).get("num_frames", config["num_frames"])
+    size = side * config["patch_size"]
+    return (frames, size, size, 3)
 
 
 def _converted_backbone(
@@ -78,7 +86,7 @@ def _converted_backbone(
     config = dict(spec.config)
     width, depth = config["hidden_dim"], config["num_layers"]
     hf.check_architecture(t, hf_config, config, model_name)
-    config["input_shape"] = tuple(input_shape or _clip_shape(t, config, config["patch_size"]))
+    config["input_shape"] = tuple(input_shape or _clip_shape(t, config, hf_config))
     backbone = spec.build_backbone(**config)
 
     patch, mlp = config["patch_size"], config["mlp_dim"]
