@@ -39,6 +39,10 @@ setuptools.setup(
     ],
     extras_require={
         "litert": ["ai-edge-litert>=1.0"],
+        # Hugging Face checkpoints of the video transformers: the converters read
+        # .safetensors with `safetensors`, PyTorch .bin files with `torch`; the parity
+        # tests build the reference models with `transformers`.
+        "transformers": ["safetensors>=0.4", "torch>=2.1", "transformers>=4.40"],
         # The `tfds` command line imports these at start-up (TFDS does not declare them).
         "cli": ["apache-beam>=2.60", "mlcroissant>=1.0"],
         "test": [

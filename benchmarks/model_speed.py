@@ -2,6 +2,10 @@
 
     python benchmarks/model_speed.py                       # R(2+1)D-18, 16x112x112
     python benchmarks/model_speed.py --model=r3d_18 --batch_size=8 --jit_compile
+    python benchmarks/model_speed.py --model=timesformer_b  # its standard input, 8x224x224
+
+Clips are the model's registered length and crop size unless --frames/--size say
+otherwise (TimeSformer-B: 8x224x224, VideoMAE ViT-B: 16x224x224).
 
 Measures the model alone on clips already in memory (the input pipeline has its own
 benchmark, `input_pipeline.py`), after warm-up steps that absorb tracing and graph
@@ -20,15 +24,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kvideo.models import build_video_classifier
+from kvideo.models import build_video_classifier, get_model_spec
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="r2plus1d_18")
     parser.add_argument("--num_classes", type=int, default=400)
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--size", type=int, default=112)
+    parser.add_argument("--frames", type=int, help="Clip length (default: the model's).")
+    parser.add_argument("--size", type=int, help="Crop size (default: the model's).")
     parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--train_steps", type=int, default=6)
     parser.add_argument("--inference_repeats", type=int, default=5)
@@ -62,7 +66,9 @@ def inference_ms_per_clip(model: keras.Model, clips: np.ndarray, args) -> float:
 
 def main() -> None:
     args = parse_args()
-    shape = (args.frames, args.size, args.size, 3)
+    spec = get_model_spec(args.model)
+    frames, size = args.frames or spec.num_frames, args.size or spec.crop_size
+    shape = (frames, size, size, spec.channels)
     model = build_video_classifier(args.model, args.num_classes, input_shape=shape)
     model.compile(
         optimizer=keras.optimizers.SGD(0.01, momentum=0.9),

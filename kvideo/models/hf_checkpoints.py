@@ -69,7 +69,13 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
 
 
 def _read_safetensors(path: str) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
+    try:
+        from safetensors.numpy import load_file
+    except ImportError as err:
+        raise ValueError(
+            f"Reading {path!r} needs the safetensors package: pip install "
+            "'kvideo[transformers]' (or just safetensors)."
+        ) from err
 
     try:
         tensors = load_file(path)
