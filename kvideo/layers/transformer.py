@@ -15,12 +15,16 @@ or the recomputation would draw other masks than the forward pass used (TensorFl
 ``recompute_grad`` does not replay random state). `ResidualBlock.call` draws the masks,
 then runs ``forward`` directly or through ``keras.remat``.
 
+Also here, what the transformer backbones share: `token_grid` (the clip size and token
+grid), `check_vit_dims`, `BackboneArguments` (their config).
+
 All of it lowers to builtin TFLite ops (FULLY_CONNECTED, BATCH_MATMUL, SOFTMAX,
 TRANSPOSE, RESHAPE, MEAN, GELU, ...).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -378,3 +382,31 @@ def check_vit_dims(hidden_dim: Any, num_layers: Any, num_heads: Any, mlp_dim: An
         raise ValueError(
             f"`hidden_dim` must be divisible by `num_heads`. Received: {hidden_dim=}, {num_heads=}"
         )
+
+
+class BackboneArguments:
+    """Mixin for the functional transformer backbones: their config is their arguments.
+
+    ``keep_arguments(locals(), **resolved)`` (after ``keras.Model.__init__``) keeps the
+    constructor's named arguments, with `resolved` values in place of the given ones
+    (``input_shape`` with its ``None`` filled in), sets each as an attribute (but
+    ``input_shape``, a read-only Model property), and `get_config` returns them.
+    """
+
+    def keep_arguments(self, arguments: dict[str, Any], **resolved: Any) -> None:
+        names = inspect.signature(type(self).__init__).parameters
+        kept = {n: arguments[n] for n in names if n not in ("self", "kwargs")}
+        kept.update(resolved)
+        self._arguments = kept
+        for name, value in kept.items():
+            if name != "input_shape":
+                setattr(self, name, value)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(self._arguments)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Any:
+        return cls(**config)

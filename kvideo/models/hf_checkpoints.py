@@ -11,7 +11,7 @@ they share lives here:
   checkpoint with tensors nobody took, so a file of another architecture fails with a
   message that names the tensors instead of loading half its weights;
 * `assign_all`: sets every variable of a backbone exactly once, by variable path;
-* `converter_main`: the shared command line.
+* `Converter`: ``convert``, ``build_classifier`` and the command line of a family.
 
 No TensorFlow is imported at module level.
 """
@@ -19,6 +19,7 @@ No TensorFlow is imported at module level.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -203,6 +204,21 @@ def layer_norm(t: Tensors, source: str, target: str, width: int) -> dict:
     }
 
 
+def vit_block(
+    t: Tensors, source: str, target: str, width: int, mlp_dim: int, attention: Callable
+) -> dict:
+    """A pre-norm ViT block's tensors (Hugging Face's names: ``layernorm_before``,
+    ``attention``, ``layernorm_after``, ``intermediate.dense``, ``output.dense``) for a
+    kvideo `ViTBlock` ``target``; ``attention(t, source, target, width)`` maps the
+    attention, whose layout differs between families."""
+    values = layer_norm(t, f"{source}.layernorm_before", f"{target}/norm1", width)
+    values.update(attention(t, f"{source}.attention", f"{target}/attention", width))
+    values.update(layer_norm(t, f"{source}.layernorm_after", f"{target}/norm2", width))
+    values.update(dense(t, f"{source}.intermediate.dense", f"{target}/mlp_fc1", width, mlp_dim))
+    values.update(dense(t, f"{source}.output.dense", f"{target}/mlp_fc2", mlp_dim, width))
+    return values
+
+
 def family_spec(model_name: str, family: str) -> Any:
     """The registered `model_name`'s spec; a ValueError unless it is of `family`."""
     from kvideo.models.registry import get_model_spec, list_presets
@@ -288,68 +304,114 @@ def classifier_from(tensors: Tensors, width: int) -> tuple[np.ndarray, np.ndarra
     return kernel, bias
 
 
-def with_classifier(
-    backbone: Any,
-    classifier: tuple[np.ndarray, np.ndarray] | None,
-    spec: Any,
-    preprocessing: bool,
-    source: str,
-) -> Any:
-    """A `VideoClassifier` of `backbone` whose Dense head is the checkpoint's `classifier`.
+@dataclasses.dataclass(frozen=True)
+class Converter:
+    """A family's converter: `convert`, `build_classifier` and the command line.
 
-    It emits the checkpoint's logits (e.g. the 400 Kinetics classes): on uint8 clips
-    of any size with `preprocessing` (the model's statistics), on normalised float
-    clips ``(B, T, H, W, 3)`` without.
+    Attributes:
+        family: the registry family whose models it makes.
+        checkpoint_kind: what it reads, for messages (``"Hugging Face TimeSformer"``).
+        backbone_from: ``backbone_from(checkpoint_path, spec, input_shape)`` ->
+            ``(backbone with the checkpoint's weights, classifier (kernel, bias) or None)``.
     """
-    from kvideo.models.video_classifier import build_video_classifier
 
-    if classifier is None:
-        raise ValueError(
-            f"The checkpoint {source!r} has no classifier (an encoder only): "
-            f"build_video_classifier({spec.name!r}, num_classes, weights=...) gives it one."
+    family: str
+    checkpoint_kind: str
+    backbone_from: Callable[..., tuple[Any, tuple[np.ndarray, np.ndarray] | None]]
+
+    def _load(self, checkpoint_path: str | os.PathLike, model_name: str, input_shape: Any):
+        spec = family_spec(model_name, self.family)
+        return (spec, *self.backbone_from(os.fspath(checkpoint_path), spec, input_shape))
+
+    def convert(
+        self,
+        checkpoint_path: str | os.PathLike,
+        output_path: str | os.PathLike,
+        model_name: str,
+        input_shape: Sequence[int] | None = None,
+    ) -> str:
+        """Writes the backbone weights of `checkpoint_path` for `model_name` to `output_path`.
+
+        Args:
+            checkpoint_path: a ``model.safetensors``, a ``pytorch_model.bin``, or a
+                ``save_pretrained`` directory holding one.
+            output_path: the ``.weights.h5`` to write.
+            model_name: a registered model of the converter's family.
+            input_shape: the clip size ``(T, H, W, C)``; default: the one the
+                checkpoint was made for (its embeddings, else its ``config.json``).
+
+        Returns:
+            `output_path`, for ``build_video_classifier(model_name, n, weights=...)``.
+
+        Raises:
+            ValueError: when the checkpoint does not fit the architecture (a missing,
+                superfluous or misshapen tensor is named).
+        """
+        _, backbone, _ = self._load(checkpoint_path, model_name, input_shape)
+        backbone.save_weights(os.fspath(output_path))
+        return os.fspath(output_path)
+
+    def build_classifier(
+        self,
+        checkpoint_path: str | os.PathLike,
+        model_name: str,
+        input_shape: Sequence[int] | None = None,
+        preprocessing: bool = True,
+    ) -> Any:
+        """The whole classifier of a fine-tuned checkpoint: its backbone and its head.
+
+        Returns a `kvideo.models.VideoClassifier` named `model_name` that emits the
+        checkpoint's logits (e.g. the 400 Kinetics classes): on uint8 clips of any size
+        with `preprocessing` (the model's statistics), on normalised float clips
+        ``(B, T, H, W, 3)`` without.
+        """
+        from kvideo.models.video_classifier import build_video_classifier
+
+        spec, backbone, classifier = self._load(checkpoint_path, model_name, input_shape)
+        if classifier is None:
+            raise ValueError(
+                f"The checkpoint {os.fspath(checkpoint_path)!r} has no classifier (an "
+                f"encoder only): build_video_classifier({model_name!r}, num_classes, "
+                "weights=...) gives it one."
+            )
+        model = build_video_classifier(
+            backbone,
+            classifier[0].shape[1],
+            preprocessing=preprocessing,
+            mean=spec.mean,
+            std=spec.std,
+            dropout=spec.dropout,
+            name=model_name,
         )
-    model = build_video_classifier(
-        backbone,
-        classifier[0].shape[1],
-        preprocessing=preprocessing,
-        mean=spec.mean,
-        std=spec.std,
-        dropout=spec.dropout,
-        name=spec.name,
-    )
-    model.get_layer("logits").set_weights(list(classifier))
-    return model
+        model.get_layer("logits").set_weights(list(classifier))
+        return model
 
+    def main(self, argv: Sequence[str] | None = None) -> None:
+        """The command line::
 
-def converter_main(
-    argv: Sequence[str] | None,
-    description: str,
-    model_names: Sequence[str],
-    convert: Callable[..., str],
-    build_classifier: Callable[..., Any],
-) -> None:
-    """The command line every ``convert_transformers`` module shares.
+            python -m kvideo.models.<family>.convert_transformers --checkpoint=DIR_OR_FILE \\
+                --model=NAME --output=backbone.weights.h5 [--classifier_output=model.keras]
+        """
+        from kvideo.models.registry import list_presets
 
-        python -m kvideo.models.<family>.convert_transformers --checkpoint=DIR_OR_FILE \\
-            --model=NAME --output=backbone.weights.h5 [--classifier_output=model.keras]
-    """
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument(
-        "--checkpoint",
-        required=True,
-        help=f"A {SAFETENSORS} or {PYTORCH_BIN}, or a save_pretrained directory.",
-    )
-    parser.add_argument("--model", required=True, choices=list(model_names))
-    parser.add_argument("--output", required=True, help="The backbone's .weights.h5 to write.")
-    parser.add_argument(
-        "--classifier_output",
-        help="Also write the whole classifier (with the checkpoint's own head) as .keras.",
-    )
-    args = parser.parse_args(argv)
-    if not args.output.endswith(".weights.h5"):
-        parser.error(f"--output must end with .weights.h5. Received: {args.output!r}")
-    print(convert(args.checkpoint, args.output, args.model))
-    if args.classifier_output:
-        model = build_classifier(args.checkpoint, args.model)
-        model.save(args.classifier_output)
-        print(args.classifier_output)
+        parser = argparse.ArgumentParser(
+            description=f"{self.checkpoint_kind} checkpoint -> kvideo .weights.h5"
+        )
+        parser.add_argument(
+            "--checkpoint",
+            required=True,
+            help=f"A {SAFETENSORS} or {PYTORCH_BIN}, or a save_pretrained directory.",
+        )
+        parser.add_argument("--model", required=True, choices=list(list_presets(self.family)))
+        parser.add_argument("--output", required=True, help="The backbone's .weights.h5.")
+        parser.add_argument(
+            "--classifier_output",
+            help="Also write the whole classifier (with the checkpoint's head) as .keras.",
+        )
+        args = parser.parse_args(argv)
+        if not args.output.endswith(".weights.h5"):
+            parser.error(f"--output must end with .weights.h5. Received: {args.output!r}")
+        print(self.convert(args.checkpoint, args.output, args.model))
+        if args.classifier_output:
+            self.build_classifier(args.checkpoint, args.model).save(args.classifier_output)
+            print(args.classifier_output)

@@ -25,14 +25,12 @@ Tensor map (Hugging Face -> kvideo), per block ``i``: ``layernorm_before`` ->
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from kvideo.models import hf_checkpoints as hf
-from kvideo.models.registry import list_presets
 
 FAMILY = "timesformer"
 
@@ -50,9 +48,7 @@ def _attention(t: hf.Tensors, source: str, target: str, width: int) -> dict[str,
     return values
 
 
-def _clip_shape(
-    t: hf.Tensors, config: dict[str, Any], hf_config: dict | None
-) -> tuple[int, ...]:
+def _clip_shape(t: hf.Tensors, config: dict[str, Any], hf_config: dict | None) -> tuple[int, ...]:
     """The clip size the checkpoint's embeddings were made for (the frames of a
     space-only model, which has no time embeddings: its config.json's, else the
     model's)."""
@@ -74,18 +70,14 @@ def _clip_shape(
 
 
 def _converted_backbone(
-    checkpoint_path: str | os.PathLike,
-    model_name: str,
-    input_shape: Sequence[int] | None = None,
+    source: str, spec: Any, input_shape: Sequence[int] | None
 ) -> tuple[Any, tuple[np.ndarray, np.ndarray] | None]:
     """The registered backbone with the checkpoint's weights, and its classifier."""
-    spec = hf.family_spec(model_name, FAMILY)
-    source = os.fspath(checkpoint_path)
     raw, hf_config = hf.read_checkpoint(source)
     t = hf.Tensors(raw, source, prefixes=("timesformer.",))
     config = dict(spec.config)
     width, depth = config["hidden_dim"], config["num_layers"]
-    hf.check_architecture(t, hf_config, config, model_name)
+    hf.check_architecture(t, hf_config, config, spec.name)
     config["input_shape"] = tuple(input_shape or _clip_shape(t, config, hf_config))
     backbone = spec.build_backbone(**config)
 
@@ -102,11 +94,7 @@ def _converted_backbone(
         values["time_embedding/embedding"] = t.take("embeddings.time_embeddings")
     for i in range(depth):
         src, dst = f"encoder.layer.{i}", f"block{i + 1}"
-        values.update(hf.layer_norm(t, f"{src}.layernorm_before", f"{dst}/norm1", width))
-        values.update(_attention(t, f"{src}.attention", f"{dst}/attention", width))
-        values.update(hf.layer_norm(t, f"{src}.layernorm_after", f"{dst}/norm2", width))
-        values.update(hf.dense(t, f"{src}.intermediate.dense", f"{dst}/mlp_fc1", width, mlp))
-        values.update(hf.dense(t, f"{src}.output.dense", f"{dst}/mlp_fc2", mlp, width))
+        values.update(hf.vit_block(t, src, dst, width, mlp, _attention))
         if config["attention_type"] == "divided_space_time":
             values.update(
                 hf.layer_norm(t, f"{src}.temporal_layernorm", f"{dst}/temporal_norm", width)
@@ -124,58 +112,12 @@ def _converted_backbone(
     return backbone, classifier
 
 
-def convert(
-    checkpoint_path: str | os.PathLike,
-    output_path: str | os.PathLike,
-    model_name: str,
-    input_shape: Sequence[int] | None = None,
-) -> str:
-    """Writes the backbone weights of `checkpoint_path` for `model_name` to `output_path`.
-
-    Args:
-        checkpoint_path: a ``model.safetensors``, ``pytorch_model.bin`` or
-            ``save_pretrained`` directory of a Hugging Face TimeSformer.
-        output_path: the ``.weights.h5`` to write.
-        model_name: a registered TimeSformer (``timesformer_b`` for the published ones).
-        input_shape: the clip size; default: the one the checkpoint's embeddings fit.
-
-    Returns:
-        `output_path`, for ``build_video_classifier(model_name, n, weights=...)``.
-
-    Raises:
-        ValueError: when the checkpoint does not fit the architecture (a missing,
-            superfluous or misshapen tensor is named).
-    """
-    backbone, _ = _converted_backbone(checkpoint_path, model_name, input_shape)
-    backbone.save_weights(os.fspath(output_path))
-    return os.fspath(output_path)
-
-
-def build_classifier(
-    checkpoint_path: str | os.PathLike,
-    model_name: str,
-    input_shape: Sequence[int] | None = None,
-    preprocessing: bool = True,
-) -> Any:
-    """The whole classifier of a checkpoint: its backbone and its own Dense head.
-
-    Returns a `kvideo.models.VideoClassifier` named `model_name` that emits the
-    checkpoint's logits (e.g. the 400 Kinetics classes): on uint8 clips of any size
-    with `preprocessing`, on normalised float clips ``(B, T, H, W, 3)`` without.
-    """
-    backbone, classifier = _converted_backbone(checkpoint_path, model_name, input_shape)
-    spec = hf.family_spec(model_name, FAMILY)
-    return hf.with_classifier(backbone, classifier, spec, preprocessing, os.fspath(checkpoint_path))
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    hf.converter_main(
-        argv,
-        "Hugging Face TimeSformer checkpoint -> kvideo .weights.h5",
-        list(list_presets(FAMILY)),
-        convert,
-        build_classifier,
-    )
+_CONVERTER = hf.Converter(FAMILY, "Hugging Face TimeSformer", _converted_backbone)
+#: ``convert(checkpoint_path, output_path, model_name, input_shape=None) -> output_path``
+convert = _CONVERTER.convert
+#: ``build_classifier(checkpoint_path, model_name, input_shape=None, preprocessing=True)``
+build_classifier = _CONVERTER.build_classifier
+main = _CONVERTER.main
 
 
 if __name__ == "__main__":

@@ -28,7 +28,13 @@ import keras
 from keras import layers
 
 from kvideo.layers.sequence import ClassToken, FramesToBatch, PositionEmbedding
-from kvideo.layers.transformer import ViTBlock, check_vit_dims, drop_path_rates, token_grid
+from kvideo.layers.transformer import (
+    BackboneArguments,
+    ViTBlock,
+    check_vit_dims,
+    drop_path_rates,
+    token_grid,
+)
 from kvideo.models.timesformer.blocks import DividedSpaceTimeBlock, FrameAverage, SpaceTimeTokens
 
 ATTENTION_TYPES = ("divided_space_time", "joint_space_time", "space_only")
@@ -42,7 +48,7 @@ def class_readout(tokens: Any) -> Any:
 
 
 @keras.saving.register_keras_serializable(package="kvideo")
-class TimeSformerBackbone(keras.Model):
+class TimeSformerBackbone(BackboneArguments, keras.Model):
     """TimeSformer without its classifier: clips ``(B, T, H, W, C)`` -> ``(B, hidden_dim)``.
 
     Shapes for TimeSformer-B at 8x224x224: 8 frames of 14x14 = 196 patches, 1569 tokens
@@ -120,43 +126,10 @@ class TimeSformerBackbone(keras.Model):
             x = FrameAverage(frames, name="frame_average")(x)
         x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="final_norm")(x)
         super().__init__(inputs=clips, outputs=class_readout(x), **kwargs)
-
-        # === Config ===
-        self.patch_size = patch_size
-        self.hidden_dim = hidden_dim
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.mlp_dim = mlp_dim
-        self.attention_type = attention_type
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.drop_path_rate = float(drop_path_rate)
-        self.attention_dropout = float(attention_dropout)
-        self.gradient_checkpointing = bool(gradient_checkpointing)
-        self.num_frames = clip_shape[0]
-        self.image_size = clip_shape[1]
-        self.clip_shape = clip_shape  # `input_shape` is a read-only Model property.
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            {
-                "patch_size": self.patch_size,
-                "hidden_dim": self.hidden_dim,
-                "num_layers": self.num_layers,
-                "num_heads": self.num_heads,
-                "mlp_dim": self.mlp_dim,
-                "attention_type": self.attention_type,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "drop_path_rate": self.drop_path_rate,
-                "attention_dropout": self.attention_dropout,
-                "gradient_checkpointing": self.gradient_checkpointing,
-                "num_frames": self.num_frames,
-                "image_size": self.image_size,
-                "input_shape": list(self.clip_shape),
-            }
+        self.keep_arguments(
+            locals(),
+            num_frames=clip_shape[0],
+            image_size=clip_shape[1],
+            input_shape=list(clip_shape),
         )
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> TimeSformerBackbone:
-        return cls(**config)
+        self.clip_shape = clip_shape

@@ -26,14 +26,12 @@ Conv3D) -> ``patch_embedding``; ``fc_norm`` -> ``fc_norm``.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from kvideo.models import hf_checkpoints as hf
-from kvideo.models.registry import list_presets
 
 _log = logging.getLogger(__name__)
 FAMILY = "videomae"
@@ -62,18 +60,14 @@ def _attention(t: hf.Tensors, source: str, target: str, width: int) -> dict[str,
 
 
 def _converted_backbone(
-    checkpoint_path: str | os.PathLike,
-    model_name: str,
-    input_shape: Sequence[int] | None = None,
+    source: str, spec: Any, input_shape: Sequence[int] | None
 ) -> tuple[Any, tuple[np.ndarray, np.ndarray] | None]:
     """The registered backbone with the checkpoint's weights, and its classifier."""
-    spec = hf.family_spec(model_name, FAMILY)
-    source = os.fspath(checkpoint_path)
     raw, hf_config = hf.read_checkpoint(source)
     t = hf.Tensors(raw, source, prefixes=("videomae.",))
     config = dict(spec.config)
     width, depth, mlp = config["hidden_dim"], config["num_layers"], config["mlp_dim"]
-    hf.check_architecture(t, hf_config, config, model_name)
+    hf.check_architecture(t, hf_config, config, spec.name)
     if input_shape is None and hf_config:
         size = hf_config.get("image_size", config["image_size"])
         input_shape = (hf_config.get("num_frames", config["num_frames"]), size, size, 3)
@@ -92,11 +86,7 @@ def _converted_backbone(
     }
     for i in range(depth):
         src, dst = f"encoder.layer.{i}", f"block{i + 1}"
-        values.update(hf.layer_norm(t, f"{src}.layernorm_before", f"{dst}/norm1", width))
-        values.update(_attention(t, f"{src}.attention", f"{dst}/attention", width))
-        values.update(hf.layer_norm(t, f"{src}.layernorm_after", f"{dst}/norm2", width))
-        values.update(hf.dense(t, f"{src}.intermediate.dense", f"{dst}/mlp_fc1", width, mlp))
-        values.update(hf.dense(t, f"{src}.output.dense", f"{dst}/mlp_fc2", mlp, width))
+        values.update(hf.vit_block(t, src, dst, width, mlp, _attention))
     if "fc_norm.weight" in t:
         values.update(hf.layer_norm(t, "fc_norm", "fc_norm", width))
     else:
@@ -111,60 +101,12 @@ def _converted_backbone(
     return backbone, classifier
 
 
-def convert(
-    checkpoint_path: str | os.PathLike,
-    output_path: str | os.PathLike,
-    model_name: str,
-    input_shape: Sequence[int] | None = None,
-) -> str:
-    """Writes the backbone weights of `checkpoint_path` for `model_name` to `output_path`.
-
-    Args:
-        checkpoint_path: a ``model.safetensors``, ``pytorch_model.bin`` or
-            ``save_pretrained`` directory of a Hugging Face VideoMAE.
-        output_path: the ``.weights.h5`` to write.
-        model_name: a registered VideoMAE (``videomae_vit_s``, ``videomae_vit_b``).
-        input_shape: the clip size to build for; the weights fit any (VideoMAE's
-            position table has no weights). Default: the checkpoint's ``config.json``,
-            else the model's.
-
-    Returns:
-        `output_path`, for ``build_video_classifier(model_name, n, weights=...)``.
-
-    Raises:
-        ValueError: when the checkpoint does not fit the architecture (a missing,
-            superfluous or misshapen tensor is named).
-    """
-    backbone, _ = _converted_backbone(checkpoint_path, model_name, input_shape)
-    backbone.save_weights(os.fspath(output_path))
-    return os.fspath(output_path)
-
-
-def build_classifier(
-    checkpoint_path: str | os.PathLike,
-    model_name: str,
-    input_shape: Sequence[int] | None = None,
-    preprocessing: bool = True,
-) -> Any:
-    """The whole classifier of a fine-tuned checkpoint: its backbone and its head.
-
-    Returns a `kvideo.models.VideoClassifier` named `model_name` that emits the
-    checkpoint's logits (e.g. the 400 Kinetics classes): on uint8 clips of any size
-    with `preprocessing`, on normalised float clips ``(B, T, H, W, 3)`` without.
-    """
-    backbone, classifier = _converted_backbone(checkpoint_path, model_name, input_shape)
-    spec = hf.family_spec(model_name, FAMILY)
-    return hf.with_classifier(backbone, classifier, spec, preprocessing, os.fspath(checkpoint_path))
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    hf.converter_main(
-        argv,
-        "Hugging Face VideoMAE checkpoint -> kvideo .weights.h5",
-        list(list_presets(FAMILY)),
-        convert,
-        build_classifier,
-    )
+_CONVERTER = hf.Converter(FAMILY, "Hugging Face VideoMAE", _converted_backbone)
+#: ``convert(checkpoint_path, output_path, model_name, input_shape=None) -> output_path``
+convert = _CONVERTER.convert
+#: ``build_classifier(checkpoint_path, model_name, input_shape=None, preprocessing=True)``
+build_classifier = _CONVERTER.build_classifier
+main = _CONVERTER.main
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import keras
 from keras import layers
 
 from kvideo.layers.transformer import (
+    BackboneArguments,
     SinusoidalPositionEmbedding,
     ViTBlock,
     check_vit_dims,
@@ -29,7 +30,7 @@ from kvideo.layers.transformer import (
 
 
 @keras.saving.register_keras_serializable(package="kvideo")
-class VideoMAEBackbone(keras.Model):
+class VideoMAEBackbone(BackboneArguments, keras.Model):
     """VideoMAE's ViT without its classifier: clips ``(B, T, H, W, C)`` -> ``(B, hidden_dim)``.
 
     Shapes for ViT-B at 16x224x224: 8x14x14 = 1568 tokens of width 768, 12 blocks.
@@ -102,45 +103,10 @@ class VideoMAEBackbone(keras.Model):
         x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
         x = layers.LayerNormalization(epsilon=final_norm_epsilon, name="fc_norm")(x)
         super().__init__(inputs=clips, outputs=x, **kwargs)
-
-        # === Config ===
-        self.patch_size = patch_size
-        self.tubelet_size = tubelet_size
-        self.hidden_dim = hidden_dim
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.mlp_dim = mlp_dim
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.final_norm_epsilon = float(final_norm_epsilon)
-        self.drop_path_rate = float(drop_path_rate)
-        self.attention_dropout = float(attention_dropout)
-        self.gradient_checkpointing = bool(gradient_checkpointing)
-        self.num_frames = clip_shape[0]
-        self.image_size = clip_shape[1]
-        self.clip_shape = clip_shape  # `input_shape` is a read-only Model property.
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            {
-                "patch_size": self.patch_size,
-                "tubelet_size": self.tubelet_size,
-                "hidden_dim": self.hidden_dim,
-                "num_layers": self.num_layers,
-                "num_heads": self.num_heads,
-                "mlp_dim": self.mlp_dim,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "final_norm_epsilon": self.final_norm_epsilon,
-                "drop_path_rate": self.drop_path_rate,
-                "attention_dropout": self.attention_dropout,
-                "gradient_checkpointing": self.gradient_checkpointing,
-                "num_frames": self.num_frames,
-                "image_size": self.image_size,
-                "input_shape": list(self.clip_shape),
-            }
+        self.keep_arguments(
+            locals(),
+            num_frames=clip_shape[0],
+            image_size=clip_shape[1],
+            input_shape=list(clip_shape),
         )
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> VideoMAEBackbone:
-        return cls(**config)
+        self.clip_shape = clip_shape
