@@ -24,6 +24,7 @@ KERAS_MODULES = (
     "kvideo.models.timesformer.timesformer_backbone",
     "kvideo.models.videomae.videomae_backbone",
     "kvideo.training.schedules",
+    "kvideo.training.optimizers",
 )
 
 
