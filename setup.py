@@ -45,6 +45,10 @@ setuptools.setup(
         # The checkpoint converters read PyTorch files (kvideo/models/*/convert_*.py);
         # torchvision builds the reference networks their parity tests compare with.
         "torch": ["torch>=2.9", "torchvision>=0.24"],
+        # Hugging Face checkpoints of the video transformers: the converters read
+        # .safetensors with `safetensors`, PyTorch .bin files with `torch`; the parity
+        # tests build the reference models with `transformers`.
+        "transformers": ["safetensors>=0.4", "torch>=2.1", "transformers>=4.40"],
         # The `tfds` command line imports these at start-up (TFDS does not declare them).
         "cli": ["apache-beam>=2.60", "mlcroissant>=1.0"],
         "test": [

@@ -4,6 +4,7 @@
     python benchmarks/model_speed.py --model=r3d_18 --batch_size=8 --jit_compile
     python benchmarks/model_speed.py --models=tsn_resnet50,i3d --batch_size=2  # a table
     python benchmarks/model_speed.py --model=r2plus1d_18,r2plus1d_34,c3d  # lines each
+    python benchmarks/model_speed.py --model=timesformer_b  # its standard input, 8x224x224
 
 Each model runs at its standard input (its registered clip length, crop size and
 channels) unless --frames/--size say otherwise.

@@ -23,7 +23,10 @@ KERAS_MODULES = (
     "kvideo.models.per_frame.resnet2d_backbone",
     "kvideo.models.inflated.layers",
     "kvideo.models.c3d.c3d_backbone",
+    "kvideo.models.timesformer.timesformer_backbone",
+    "kvideo.models.videomae.videomae_backbone",
     "kvideo.training.schedules",
+    "kvideo.training.optimizers",
 )
 
 

@@ -60,9 +60,10 @@ def test_registry_lists_every_family_with_its_input_and_head():
     ]
     per_frame = list(list_presets("per_frame"))
     assert per_frame[:3] == ["tsn_tiny", "lrcn_tiny", "cnn_transformer_tiny"]
-    families = ("resnet3d", "per_frame", "inflated", "c3d")
-    assert set(models) == set().union(*(list_presets(f) for f in families))
     assert list(list_presets("c3d")) == ["c3d", "c3d_tiny"]
+    families = ("resnet3d", "per_frame", "inflated", "c3d", "timesformer", "videomae")
+    assert {spec.family for spec in models.values()} == set(families)
+    assert set(models) == set().union(*(list_presets(f) for f in families))
     r2plus1d = models["r2plus1d_18"]
     assert r2plus1d.family == "resnet3d" and r2plus1d.head == "pool"
     assert r2plus1d.input_description == "video: uint8 (batch, 16, H, W, 3) -> 112x112"

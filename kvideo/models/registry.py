@@ -14,6 +14,8 @@ from kvideo.models.inflated.presets import MODELS as _INFLATED
 from kvideo.models.per_frame.presets import MODELS as _PER_FRAME
 from kvideo.models.resnet3d.presets import MODELS as _RESNET3D
 from kvideo.models.spec import ModelSpec
+from kvideo.models.timesformer.presets import MODELS as _TIMESFORMER
+from kvideo.models.videomae.presets import MODELS as _VIDEOMAE
 
 
 def _merge(*families: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
@@ -30,7 +32,9 @@ def _merge(*families: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
 
 
 #: Every registered model, by name.
-MODELS: dict[str, ModelSpec] = _merge(_RESNET3D, _PER_FRAME, _INFLATED, _C3D)
+MODELS: dict[str, ModelSpec] = _merge(
+    _RESNET3D, _PER_FRAME, _INFLATED, _C3D, _TIMESFORMER, _VIDEOMAE
+)
 
 
 def list_presets(family: str | None = None) -> dict[str, ModelSpec]:

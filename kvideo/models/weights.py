@@ -387,3 +387,80 @@ def _count_arrays(path: str) -> int:
     except OSError as err:
         raise ValueError(f"{path!r} is not a Keras .weights.h5 file: {err}") from err
     return count
+
+
+def _hugging_face(
+    repo: str, revision: str, file: str, description: str, convert: Callable, **fields: Any
+) -> PretrainedWeights:
+    """A checkpoint of the Hugging Face hub, pinned to a revision of its repository."""
+    return PretrainedWeights(
+        name=fields.pop("name"),
+        description=description,
+        source=f"https://huggingface.co/{repo} (revision {revision})",
+        origin=f"https://huggingface.co/{repo}/resolve/{revision}/{file}",
+        file_name=f"{repo.replace('/', '--')}-{revision[:12]}-{file}",
+        convert=convert,
+        **fields,
+    )
+
+
+def _video_transformer_weights() -> dict[str, dict[str, PretrainedWeights]]:
+    """The published TimeSformer and VideoMAE checkpoints (licence: CC BY-NC 4.0).
+
+    SHA-256 and sizes are given where they were found published (a hub LFS pointer
+    holds them: ``https://huggingface.co/api/models/<repo>?blobs=true``); where not,
+    the pinned revision still fixes the content, and the converter refuses a file that
+    does not fit the architecture, naming the tensor.
+    """
+    from kvideo.models.timesformer.convert_transformers import convert as timesformer
+    from kvideo.models.videomae.convert_transformers import convert as videomae
+
+    return {
+        "timesformer_b": {
+            "kinetics400": _hugging_face(
+                "facebook/timesformer-base-finetuned-k400",
+                "8aaf40ea7d3d282dcb0a5dea01a198320d15d6c0",
+                "pytorch_model.bin",
+                "TimeSformer-B/16, 8x224, ImageNet-21k then Kinetics-400 (78.0% top-1 in "
+                "the paper, 3 crops x 1 clip)",
+                timesformer,
+                name="kinetics400",
+            ),
+        },
+        "videomae_vit_b": {
+            "kinetics400": _hugging_face(
+                "MCG-NJU/videomae-base-finetuned-kinetics",
+                "488eb9a0565f257b32866000305c8178965eb9f6",
+                "model.safetensors",
+                "VideoMAE ViT-B/16, 16x224, self-supervised on Kinetics-400 (1600 epochs) "
+                "then fine-tuned on it (80.9% top-1 per the model card)",
+                videomae,
+                name="kinetics400",
+            ),
+            "kinetics400_pretrain": _hugging_face(
+                "MCG-NJU/videomae-base",
+                "dc740ceda42fce44faed2ea03c6d447db72f6af9",
+                "pytorch_model.bin",
+                "VideoMAE ViT-B/16 encoder, self-supervised on Kinetics-400 (1600 epochs), "
+                "no labels seen; fc_norm starts as identity",
+                videomae,
+                name="kinetics400_pretrain",
+            ),
+        },
+        "videomae_vit_s": {
+            "kinetics400": _hugging_face(
+                "MCG-NJU/videomae-small-finetuned-kinetics",
+                "main",
+                "pytorch_model.bin",
+                "VideoMAE ViT-S/16, 16x224, fine-tuned on Kinetics-400 (79.0% top-1); the "
+                "revision is 'main', pinned by the file's SHA-256",
+                videomae,
+                name="kinetics400",
+                file_hash="d69585904fec7e507bf2edfba4a7abe2b92def9afc76460d1dc14dbbf864bcfc",
+                size_bytes=88_197_173,
+            ),
+        },
+    }
+
+
+WEIGHTS.update(_video_transformer_weights())

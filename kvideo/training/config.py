@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from kvideo.data.config import Augmentation, ClipSampling
+from kvideo.data.mixing import Mixing
 from kvideo.models.registry import get_model_spec
 from kvideo.models.spec import HEAD_NAMES
 
@@ -40,6 +41,8 @@ class DataConfig:
         augmentation: spatial transform for training and test.
         shuffle_buffer: encoded examples held for shuffling, on top of the shuffled order
             of the dataset's files (see `make_clip_dataset` for what that costs in memory).
+        mixing: Mixup/CutMix over training clips and label smoothing
+            (`kvideo.data.mixing`); None trains on the labels as they are.
     """
 
     dataset: str = "motion_demo/jpeg"
@@ -52,6 +55,7 @@ class DataConfig:
     clip_sampling: ClipSampling = ClipSampling()
     augmentation: Augmentation = Augmentation()
     shuffle_buffer: int = 64
+    mixing: Mixing | None = None
 
     def __post_init__(self):
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -84,6 +88,8 @@ class ModelConfig:
             model resizes clips to the data's `crop_size`.
         partial_bn: freeze every BatchNormalization layer but the first after the
             weights are loaded (TSN's partial BN, `kvideo.models.per_frame.partial_bn`).
+        backbone_args: overrides of the registered backbone's arguments, e.g.
+            ``{"drop_path_rate": 0.2, "gradient_checkpointing": True}``.
     """
 
     preset: str = "r2plus1d_18"
@@ -94,6 +100,7 @@ class ModelConfig:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     partial_bn: bool = False
+    backbone_args: dict[str, Any] | None = None
 
     def __post_init__(self):
         get_model_spec(self.preset)  # a clear error listing every name, before any work
@@ -122,6 +129,9 @@ class OptimizerConfig:
             or "cosine" (to zero at the last epoch).
         warmup_epochs: linear warmup from 0, counted in epochs (may be fractional).
         clipnorm: clip each gradient's norm (None = off).
+        layer_decay: with "adamw", layer-wise learning-rate decay for transformers
+            (`kvideo.training.optimizers.LayerDecayAdamW`, which also exempts biases,
+            norms and embeddings from weight decay); None keeps Keras's AdamW.
     """
 
     name: str = "sgd"
@@ -134,6 +144,7 @@ class OptimizerConfig:
     step_epochs: tuple[int, ...] = ()
     step_factor: float = 0.1
     clipnorm: float | None = None
+    layer_decay: float | None = None
 
     def __post_init__(self):
         if self.name not in OPTIMIZERS:
@@ -160,6 +171,12 @@ class OptimizerConfig:
             )
         if self.weight_decay < 0:
             raise ValueError(f"`weight_decay` must be >= 0. Received: {self.weight_decay}")
+
+        if self.layer_decay is not None and (self.name != "adamw" or not 0 < self.layer_decay <= 1):
+            raise ValueError(
+                "`layer_decay` needs name='adamw' and a value in (0, 1]. "
+                f"Received: layer_decay={self.layer_decay!r}, name={self.name!r}"
+            )
 
     @property
     def decay_kind(self) -> str:
