@@ -12,6 +12,7 @@ from typing import Any
 
 from kvideo import inputs
 from kvideo.data.config import Augmentation, ClipSampling
+from kvideo.data.mixing import Mixing
 from kvideo.models.registry import get_model_spec
 from kvideo.models.spec import HEAD_NAMES
 
@@ -43,6 +44,8 @@ class DataConfig:
         augmentation: spatial transform for training and test.
         shuffle_buffer: encoded examples held for shuffling, on top of the shuffled order
             of the dataset's files (see `make_clip_dataset` for what that costs in memory).
+        mixing: Mixup/CutMix over training clips and label smoothing
+            (`kvideo.data.mixing`); None trains on the labels as they are.
         stack_length: L, the flow fields (``flow``) or frame differences (``rgb_diff``) a
             model on those inputs takes per sampled frame; None: 5 for TSN sampling, 1 for
             dense clips (`ClipSampling.default_stack_length`).
@@ -58,6 +61,7 @@ class DataConfig:
     clip_sampling: ClipSampling = ClipSampling()
     augmentation: Augmentation = Augmentation()
     shuffle_buffer: int = 64
+    mixing: Mixing | None = None
     stack_length: int | None = None
 
     @property
@@ -125,6 +129,10 @@ class ModelConfig:
         mean, std: per-channel statistics of [0, 1] pixels that the model's first layer
             normalises with; None keeps the model's (the statistics of its weights). The
             model resizes clips to the data's `crop_size`.
+        partial_bn: freeze every BatchNormalization layer but the first after the
+            weights are loaded (TSN's partial BN, `kvideo.models.per_frame.partial_bn`).
+        backbone_args: overrides of the registered backbone's arguments, e.g.
+            ``{"drop_path_rate": 0.2, "gradient_checkpointing": True}``.
         input_name: the named input the model takes (``"video"``, ``"flow"``,
             ``"rgb_diff"``); None: the preset's own. An RGB preset on flow or RGB
             difference is the same network on ``2L`` / ``3L`` channels, its first
@@ -147,6 +155,8 @@ class ModelConfig:
     weights: str | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    partial_bn: bool = False
+    backbone_args: dict[str, Any] | None = None
     input_name: str | None = None
     streams: tuple[StreamConfig, ...] = ()
     fuse: str = "logits"
@@ -206,6 +216,9 @@ class OptimizerConfig:
             or "cosine" (to zero at the last epoch).
         warmup_epochs: linear warmup from 0, counted in epochs (may be fractional).
         clipnorm: clip each gradient's norm (None = off).
+        layer_decay: with "adamw", layer-wise learning-rate decay for transformers
+            (`kvideo.training.optimizers.LayerDecayAdamW`, which also exempts biases,
+            norms and embeddings from weight decay); None keeps Keras's AdamW.
     """
 
     name: str = "sgd"
@@ -218,6 +231,7 @@ class OptimizerConfig:
     step_epochs: tuple[int, ...] = ()
     step_factor: float = 0.1
     clipnorm: float | None = None
+    layer_decay: float | None = None
 
     def __post_init__(self):
         if self.name not in OPTIMIZERS:
@@ -244,6 +258,12 @@ class OptimizerConfig:
             )
         if self.weight_decay < 0:
             raise ValueError(f"`weight_decay` must be >= 0. Received: {self.weight_decay}")
+
+        if self.layer_decay is not None and (self.name != "adamw" or not 0 < self.layer_decay <= 1):
+            raise ValueError(
+                "`layer_decay` needs name='adamw' and a value in (0, 1]. "
+                f"Received: layer_decay={self.layer_decay!r}, name={self.name!r}"
+            )
 
     @property
     def decay_kind(self) -> str:

@@ -46,11 +46,13 @@ import tensorflow_datasets as tfds
 from kvideo import inputs as named_inputs
 from kvideo.data import load_examples, make_clip_dataset
 from kvideo.data.config import Augmentation, ClipSampling, clip_config_dict
+from kvideo.data.mixing import soft_targets
 from kvideo.data.pipeline import SkipLog, select_videos, split_index
 from kvideo.data.preview import preview_frames, save_contact_sheet
 from kvideo.data.splits import holdout
 from kvideo.models import build_video_classifier, get_model_spec, outputs_logits
 from kvideo.models.cross_modality import cross_modality_classifier
+from kvideo.models.per_frame.partial_bn import partial_batch_norm
 from kvideo.training.callbacks import TrainingCurves
 from kvideo.training.config import Experiment, check_experiment, replace_fields
 from kvideo.training.evaluate import (
@@ -59,6 +61,7 @@ from kvideo.training.evaluate import (
     top_k_for,
     write_report,
 )
+from kvideo.training.optimizers import layer_decay_adamw
 from kvideo.training.schedules import WarmupSchedule
 
 _log = logging.getLogger(__name__)
@@ -165,8 +168,15 @@ def make_datasets(
             sampling=dataclasses.replace(data.clip_sampling, num_clips=1),
             augmentation=dataclasses.replace(data.augmentation, test_crop="center"),
         )
+    train = clips(train_examples, kind, training=True)
+    num_classes = info.features["label"].num_classes
+    if data.mixing is not None:  # Mixup/CutMix and label smoothing: probability targets
+        mix = {"mixing": data.mixing, "num_classes": num_classes, "seed": experiment.seed}
+        train = soft_targets(train, training=True, **mix)
+        if validation is not None:
+            validation = soft_targets(validation, training=False, **mix)
     return Datasets(
-        train=clips(train_examples, kind, training=True).repeat(),
+        train=train.repeat(),
         validation=validation,
         test=make_test_dataset(experiment, builder, skip_log),
         class_names=list(info.features["label"].names),
@@ -249,43 +259,46 @@ def build_model(
     crop = data.augmentation.crop_size
     length = data.clip_sampling.clip_length
     input_name = config.input_name or spec.input_name
+    common = dict(
+        head=config.head,
+        head_args=config.head_args,
+        dropout=config.dropout,
+        weights=config.weights,
+        **(config.backbone_args or {}),
+    )
     if input_name == spec.input_name:
         channels = named_inputs.input_channels(input_name, data.stack)
         if input_name == named_inputs.RGB_DIFF:
             channels -= 3  # the backbone sees the differences
-        return build_video_classifier(
+        model = build_video_classifier(
             config.preset,
             num_classes,
-            head=config.head,
-            head_args=config.head_args,
-            dropout=config.dropout,
             input_shape=(length, crop, crop, channels),
             mean=config.mean,
             std=config.std,
-            weights=config.weights,
+            **common,
         )
-    rgb = build_video_classifier(
-        config.preset,
-        num_classes,
-        head=config.head,
-        head_args=config.head_args,
-        dropout=config.dropout,
-        input_shape=(length, crop, crop, spec.channels),
-        weights=config.weights,
-    )
-    mean, std = config.mean, config.std
-    if input_name == named_inputs.FLOW and (mean is None or std is None):
-        flow_mean, flow_std = named_inputs.flow_statistics(flow_bound or DEFAULT_FLOW_BOUND)
-        mean, std = mean or flow_mean, std or flow_std
-    return cross_modality_classifier(
-        rgb,
-        input_name,
-        data.stack,
-        mean=mean,
-        std=std,
-        initialize=config.weights is not None,
-        name=f"{config.preset}_{input_name}",
-    )
+    else:
+        rgb = build_video_classifier(
+            config.preset, num_classes, input_shape=(length, crop, crop, spec.channels), **common
+        )
+        mean, std = config.mean, config.std
+        if input_name == named_inputs.FLOW and (mean is None or std is None):
+            bound = flow_bound or DEFAULT_FLOW_BOUND
+            flow_mean, flow_std = named_inputs.flow_statistics(bound)
+            mean, std = mean or flow_mean, std or flow_std
+        model = cross_modality_classifier(
+            rgb,
+            input_name,
+            data.stack,
+            mean=mean,
+            std=std,
+            initialize=config.weights is not None,
+            name=f"{config.preset}_{input_name}",
+        )
+    if config.partial_bn:
+        partial_batch_norm(model)
+    return model
 
 
 # TSN's bound (kvideo.flow.DEFAULT_BOUND), for datasets whose metadata does not say.
@@ -312,6 +325,8 @@ def make_optimizer(experiment: Experiment, steps_per_epoch: int) -> keras.optimi
     )
     common = {"learning_rate": schedule, "clipnorm": config.clipnorm}
     decoupled = (config.weight_decay or None) if config.decay_kind == "decoupled" else None
+    if config.layer_decay is not None:
+        return layer_decay_adamw(config, **common)
     if config.name == "sgd":
         return keras.optimizers.SGD(momentum=config.momentum, weight_decay=decoupled, **common)
     if config.name == "adam":
@@ -338,13 +353,22 @@ def compile_model(
     config = experiment.optimizer
     if config.decay_kind == "l2" and config.weight_decay:
         add_l2_weight_decay(model, config.weight_decay)
-    metrics = [keras.metrics.SparseCategoricalAccuracy(name="top1")]
+    if experiment.data.mixing is None:
+        loss = keras.losses.SparseCategoricalCrossentropy
+        top_1, top_k = (
+            keras.metrics.SparseCategoricalAccuracy,
+            keras.metrics.SparseTopKCategoricalAccuracy,
+        )
+    else:  # Mixup/CutMix and label smoothing train on class-probability targets
+        loss = keras.losses.CategoricalCrossentropy
+        top_1, top_k = keras.metrics.CategoricalAccuracy, keras.metrics.TopKCategoricalAccuracy
+    metrics = [top_1(name="top1")]
     k = top_k_for(num_classes)
     if k is not None:
-        metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}"))
+        metrics.append(top_k(k=k, name=f"top{k}"))
     model.compile(
         optimizer=make_optimizer(experiment, steps_per_epoch),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=outputs_logits(model)),
+        loss=loss(from_logits=outputs_logits(model)),
         metrics=metrics,
         jit_compile=experiment.jit_compile,
     )
