@@ -35,8 +35,10 @@ import tensorflow as tf
 from kvideo.data import load_examples, make_clip_dataset
 from kvideo.data.pipeline import select_videos
 from kvideo.models import FusionClassifier
+from kvideo.models.per_frame.partial_bn import batch_norm_layers
 from kvideo.training import StreamConfig, get_experiment, replace_fields, train_and_evaluate
 from kvideo.training.evaluate import predict_video_scores
+from kvideo.training.fusion import stream_experiment
 from kvideo.training.trainer import build_model, compile_model
 from tests.conftest import build_dataset
 
@@ -54,11 +56,13 @@ def flow_demo_dir(motion_demo_dir):
 
 def experiment(data_dir, **overrides):
     """TSN sampling with one segment: one RGB frame, or one stack of 5 flow fields or 5
-    RGB differences at that frame; the tiny 2D ResNet on 32x32 crops."""
+    RGB differences at that frame; the tiny 2D ResNet on 32x32 crops, global average
+    pooling at its end (TSN's; not the preset's fully connected layer)."""
     settings = dict(
         dataset="motion_demo/jpeg_flow",
         data_dir=str(data_dir),
         preset="tsn_tiny",
+        backbone_args={"fc_units": None},
         method="tsn",
         num_segments=1,
         crop_size=32,
@@ -190,3 +194,39 @@ def test_two_stream_runs_learn_fuse_and_export_what_they_evaluate(flow_demo_dir,
         got.append(serve(video=frames[None], flow=flow[None])["scores"].numpy()[0])
     assert len(got) == 3
     np.testing.assert_allclose(np.stack(got), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name, inputs_and_channels",
+    [
+        ("video_folder_tsn_two_stream_resnet101", {"video": 3, "flow": 10}),
+        pytest.param(
+            "video_folder_tsn_rgb_rgb_diff_resnet101",
+            {"video": 3, "rgb_diff": 18},
+            marks=pytest.mark.slow,  # ResNet-101 twice more; RGB difference is tested above
+        ),
+        ("video_folder_i3d_two_stream", {"video": 3, "flow": 2}),
+    ],
+)
+def test_two_stream_experiments_build_each_stream_on_its_input(name, inputs_and_channels):
+    """Each stream of the named experiments, built as its run builds it (without the
+    ImageNet download, at a small size): its input and channels, TSN's partial BN on
+    every stream, the flow stream's normalisation."""
+    experiment = replace_fields(get_experiment(name), crop_size=32, num_frames=8)
+    # (replace_fields leaves fields given None as they are.)
+    model = dataclasses.replace(experiment.model, weights=None)
+    experiment = dataclasses.replace(experiment, model=model)
+    assert experiment.model.input_names == tuple(inputs_and_channels)
+    for input_name, channels in inputs_and_channels.items():
+        stream = stream_experiment(experiment, input_name)
+        model = build_model(stream, 2, flow_bound=20.0)
+        assert [(x.name, x.shape[-1]) for x in model.inputs] == [(input_name, channels)]
+        trainable = [layer.trainable for layer in batch_norm_layers(model)]
+        if experiment.model.partial_bn:  # TSN: every BN layer frozen but the first
+            assert trainable[0] and not any(trainable[1:]), name
+        else:
+            assert all(trainable), name
+        if input_name == "flow":
+            # TSN: codes to px at the bound (`flow_statistics`); I3D's preset: [-1, 1].
+            std = (1 / 40, 1 / 40) if "tsn" in name else (0.5, 0.5)
+            assert model.preprocessing.std == std
