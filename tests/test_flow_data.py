@@ -116,7 +116,14 @@ WHOLE = Augmentation(crop_size=64, test_crop_fraction=1.0, train_crop="center", 
 CLIP = ClipSampling("dense", num_frames=FRAMES)  # every frame: the same indices each time
 
 
-@pytest.mark.parametrize("config, scale", [("full", 1.0), ("half", 0.5)])
+@pytest.mark.parametrize(
+    "config, scale",
+    [
+        ("full", 1.0),
+        # Half-size windows are checked exactly by the TSN stack test below.
+        pytest.param("half", 0.5, marks=pytest.mark.slow),
+    ],
+)
 @pytest.mark.parametrize("class_name", sorted(MOTIONS))
 def test_stored_flow_recovers_the_motion_and_a_flip_negates_x(flow_data, config, scale, class_name):
     builder = flow_data[config]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pathlib
 
 import keras
 import numpy as np
@@ -159,11 +160,10 @@ def test_two_stream_runs_learn_fuse_and_export_what_they_evaluate(flow_demo_dir,
     # The served fused model: decoded frames and stored flow of whole test videos in,
     # the evaluation's scores out (the same frame indices and windows for every input).
     fused = keras.models.load_model(summary["model"])
-    contract = json.loads(
-        (tmp_path / "export").glob("*/1/assets.extra/kvideo_export.json").__next__().read_text()
-    )
+    saved_model = pathlib.Path(summary["saved_model"])
+    contract = json.loads((saved_model / "assets.extra" / "kvideo_export.json").read_text())
     assert contract["flow"]["bound"] == 20.0
-    serve = tf.saved_model.load(summary["saved_model"]).signatures["serving_default"]
+    serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
     data = experiment(flow_demo_dir).data
     examples, kind, _ = load_examples(data.dataset, "test", data_dir=data.data_dir)
     ids = {"test_0000_moving_up", "test_0004_speeding_up", "test_0009_shrinking"}

@@ -161,7 +161,7 @@ def fuse_streams(
                 class_names,
                 experiment,
                 output_dir / "export",
-                (builder.info.metadata or {}).get("flow"),
+                trainer.flow_metadata(builder),
             )
         )
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -308,7 +308,7 @@ DEFAULT_FLOW_BOUND = 20.0
 def flow_bound_of(builder: tfds.core.DatasetBuilder) -> float | None:
     """The bound (px) the dataset's flow was quantised with, from its metadata; None
     when it stores no flow."""
-    flow = (builder.info.metadata or {}).get("flow")
+    flow = flow_metadata(builder)
     return None if flow is None else float(flow["bound"])
 
 
@@ -468,7 +468,7 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
     if experiment.export:
         summary.update(
             export_model(
-                model, class_names, experiment, output_dir / "export", _flow_metadata(builder)
+                model, class_names, experiment, output_dir / "export", flow_metadata(builder)
             )
         )
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -585,5 +585,7 @@ def export_model(
     return paths
 
 
-def _flow_metadata(builder: tfds.core.DatasetBuilder) -> dict | None:
+def flow_metadata(builder: tfds.core.DatasetBuilder) -> dict | None:
+    """How the dataset's flow was computed (method, bound, short side: its
+    ``info.metadata["flow"]``); None when it stores no flow."""
     return (builder.info.metadata or {}).get("flow")
