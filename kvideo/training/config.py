@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from kvideo.data.config import Augmentation, ClipSampling
@@ -18,6 +20,8 @@ STRATEGIES = ("default", "mirrored", "tpu")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 WEIGHT_DECAY_KINDS = ("l2", "decoupled")
+# "split<n>" in a dataset config name: the official split it holds (ucf101_kvideo/split1_jpeg).
+_SPLIT = re.compile(r"(?<![A-Za-z0-9])split(\d+)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,6 +208,48 @@ class Experiment:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+def experiment_from_json(text: str) -> Experiment:
+    """The `Experiment` that `Experiment.to_json` wrote (e.g. a run's ``experiment.json``).
+
+    Raises:
+        ValueError: for a setting this version does not know.
+    """
+    return _from_dict(Experiment, json.loads(text))
+
+
+def _from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """A frozen settings dataclass from its `dataclasses.asdict` form (JSON lists -> tuples:
+    every sequence in the settings is a tuple)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"Unknown {cls.__name__} settings {unknown}. Received: {values}")
+    kwargs = {}
+    for name, value in values.items():
+        default = fields[name].default
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            value = _from_dict(type(default), value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def split_datasets(dataset: str, splits: Sequence[int] = (1, 2, 3)) -> list[str]:
+    """The dataset config of each split: ``"ucf101_kvideo/split1_jpeg"`` ->
+    ``[".../split1_jpeg", ".../split2_jpeg", ".../split3_jpeg"]``.
+
+    Raises:
+        ValueError: when the name has no ``split<n>`` to replace.
+    """
+    if len(_SPLIT.findall(dataset)) != 1:
+        raise ValueError(
+            "The split protocol needs a dataset whose config names one official split, "
+            f"e.g. 'ucf101_kvideo/split1_jpeg'. Received: dataset={dataset!r}"
+        )
+    return [_SPLIT.sub(f"split{n}", dataset) for n in splits]
 
 
 def check_experiment(experiment: Experiment) -> None:

@@ -17,7 +17,13 @@ The output directory holds everything a run makes and is also its resume point:
     metrics.csv                per-epoch loss / top-1 / top-k, training and validation
     training_curves.png
     model.keras                the final model (its presence means training finished)
-    test_evaluation.json       multi-view accuracy on the test split, per class, confusion
+    test_evaluation.json       the test split's report (`kvideo.training.evaluate`): video-
+                               and clip-level accuracy, per-class precision, recall, F1, AP,
+                               mAP, confusion counts, misclassified videos with their scores
+    test_evaluation.txt        the same, summarised for reading
+    test_confusion.png         the confusion matrix, rows normalised
+    test_precision_recall.png  a precision-recall curve per class
+    test_misclassified.tsv     the misclassified test videos with their scores
     export/                    SavedModel for TF Serving and .tflite files
 
 Nothing during training reads the test split: validation is a split of the dataset's own
@@ -52,12 +58,7 @@ from kvideo.inputs import VIDEO
 from kvideo.models import build_video_classifier, get_model_spec, outputs_logits
 from kvideo.training.callbacks import TrainingCurves
 from kvideo.training.config import Experiment, check_experiment, replace_fields
-from kvideo.training.evaluate import (
-    classification_report,
-    predict_video_scores,
-    top_k_for,
-    write_report,
-)
+from kvideo.training.evaluate import evaluate_classifier, top_k_for
 from kvideo.training.schedules import WarmupSchedule
 
 _log = logging.getLogger(__name__)
@@ -109,7 +110,8 @@ class Datasets:
     Attributes:
         train: repeated training batches.
         validation: one view per video of the validation videos, or None (no validation).
-        test: every evaluation view of the test split's videos.
+        test: every evaluation view of the test split's videos, as
+            `(features, labels, video_ids)` (for `predict_views`; not for `model.evaluate`).
         class_names: label names, in label order.
         num_train, num_validation: videos in each.
         skip_log: every example the pipelines dropped, with the reason.
@@ -135,7 +137,7 @@ def make_datasets(
     data = experiment.data
     skip_log = SkipLog()
 
-    def clips(examples, kind, training, sampling=data.clip_sampling, augmentation=None):
+    def clips(examples, kind, training, sampling=data.clip_sampling, augmentation=None, ids=False):
         return make_clip_dataset(
             examples,
             storage_kind=kind,
@@ -146,6 +148,7 @@ def make_datasets(
             seed=experiment.seed,
             shuffle_buffer=data.shuffle_buffer,
             skip_log=skip_log,
+            with_video_ids=ids,
         )
 
     train_examples, kind, info = load_examples(
@@ -178,7 +181,7 @@ def make_datasets(
     return Datasets(
         train=clips(train_examples, kind, training=True).repeat(),
         validation=validation,
-        test=clips(test_examples, kind, training=False),
+        test=clips(test_examples, kind, training=False, ids=True),
         class_names=list(info.features["label"].names),
         num_train=num_train,
         num_validation=num_validation,
@@ -350,6 +353,9 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
     summary = {
         "test_top1": report["top1"],
         **({f"test_top{k}": report[f"top{k}"]} if k is not None else {}),
+        "test_clip_top1": report["clip_top1"],
+        "test_mean_class_accuracy": report["mean_class_accuracy"],
+        "test_mAP": report["mAP"],
         "test_videos": report["num_videos"],
         "validation_videos": datasets.num_validation,
         "train_seconds": round(train_seconds, 1),
@@ -392,16 +398,29 @@ def _quiet_training():
 def evaluate_model(
     model: keras.Model, experiment: Experiment, datasets: Datasets, path: pathlib.Path
 ) -> dict:
-    """Multi-view evaluation on the test split, written to `path` as JSON."""
-    data = experiment.data
-    scores, labels = predict_video_scores(model, datasets.test)
-    report = classification_report(
-        scores, labels, datasets.class_names, top_k=top_k_for(len(datasets.class_names))
+    """Multi-view evaluation on the test split: the report of `evaluate_classifier`, its
+    JSON at `path` (``<name>_evaluation.json``) and its pictures and lists beside it."""
+    name = path.name.removesuffix(".json").removesuffix("_evaluation")
+    return evaluate_classifier(
+        model,
+        datasets.test,
+        datasets.class_names,
+        path.parent,
+        name=name,
+        extra=evaluation_settings(experiment),
     )
-    report["split"] = data.test_split
-    report["views_per_video"] = data.clip_sampling.num_clips * data.augmentation.num_test_crops
-    write_report(report, path)
-    return report
+
+
+def evaluation_settings(experiment: Experiment) -> dict:
+    """What the report states about how it was made: dataset, split, views, model."""
+    data = experiment.data
+    return {
+        "dataset": data.dataset,
+        "split": data.test_split,
+        "model": experiment.model.preset,
+        "clip_sampling": dataclasses.asdict(data.clip_sampling),
+        "test_crop": data.augmentation.test_crop,
+    }
 
 
 def _callbacks(output_dir: pathlib.Path, validation: bool) -> list[keras.callbacks.Callback]:
