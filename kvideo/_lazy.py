@@ -47,26 +47,35 @@ def lazy_exports(
 def after_import(name: str, callback: Callable[[], None]) -> None:
     """Calls `callback` once module `name` has been imported (now, if it already is).
 
-    A one-shot finder at the front of `sys.meta_path` wraps the module's loader, so the
-    callback runs right after the module's own code, whoever imports it first.
+    A finder at the front of `sys.meta_path` wraps the loader of every spec it is asked
+    for, so the callback runs right after the module's own code, whoever imports it
+    first. It stays until the module has really been executed: some code looks a module
+    up with `importlib.util.find_spec` without importing it (TensorFlow does so for Keras).
     """
     if name in sys.modules:
         callback()
         return
 
     class _Finder(importlib.abc.MetaPathFinder):
+        looking = False
+
         def find_spec(self, fullname, path, target=None):
-            if fullname != name:
+            if fullname != name or self.looking:
                 return None
-            sys.meta_path.remove(self)
-            spec = importlib.util.find_spec(fullname)
+            self.looking = True  # the lookup below asks the meta path again
+            try:
+                spec = importlib.util.find_spec(fullname)
+            finally:
+                self.looking = False
             if spec is None or spec.loader is None:
                 return spec
             exec_module = spec.loader.exec_module
 
             def exec_then_call(module):
                 exec_module(module)
-                callback()
+                if self in sys.meta_path:
+                    sys.meta_path.remove(self)
+                    callback()
 
             spec.loader.exec_module = exec_then_call
             return spec

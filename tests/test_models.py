@@ -365,7 +365,8 @@ def test_preprocessing_takes_any_channel_count_with_tiled_statistics():
 # --- Saved models load after `import kvideo` ----------------------------------------------
 
 
-def test_import_kvideo_is_enough_to_load_a_saved_model_with_its_schedule(tmp_path):
+@pytest.mark.parametrize("first", ["keras", "tensorflow"])  # TensorFlow looks Keras up first
+def test_import_kvideo_is_enough_to_load_a_saved_model_with_its_schedule(tmp_path, first):
     from kvideo.training.schedules import WarmupSchedule
 
     model = build_video_classifier("tsn_tiny", 3, input_shape=(FRAMES, CROP, CROP, 3))
@@ -375,12 +376,18 @@ def test_import_kvideo_is_enough_to_load_a_saved_model_with_its_schedule(tmp_pat
         "import sys\n"
         "import kvideo\n"
         "assert 'tensorflow' not in sys.modules\n"
+        f"import {first}\n"
         "import keras\n"
         f"model = keras.models.load_model({str(tmp_path / 'model.keras')!r})\n"
         "print('LOADED', type(model).__name__, type(model.optimizer.learning_rate).__name__)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180, cwd=tmp_path
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": REPO},  # this checkout, wherever kvideo is installed
     )
     assert "LOADED VideoClassifier" in result.stdout, result.stderr[-2000:]
 

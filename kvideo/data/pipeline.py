@@ -174,12 +174,12 @@ def make_clip_dataset(
         seed: makes shuffling and every random choice reproducible.
         shuffle_buffer: encoded examples held for shuffling when training. This buffer is
             most of what the pipeline holds in memory: `shuffle_buffer` times the mean
-            stored size of an example (a 7 s UCF101 video: ~0.4 MB as XviD bytes, ~0.6 MB
-            as JPEG frames at short side 128, ~2 MB at 256), plus the clips in flight
-            (decoded frames of up to AUTOTUNE parallel examples, and the prefetched
-            batches). Shuffling examples across the whole split comes mostly from the
-            file order (`load_examples(shuffle_files=True)`) and TFDS's shuffle at build
-            time, so a small buffer suffices.
+            stored size of an example (UCF101's XviD files average 0.49 MB: 6.5 GB over
+            13,320 videos), plus the clips in flight (decoded frames of up to AUTOTUNE
+            parallel examples, and the prefetched batches; ~150 MB for dense 16-frame
+            clips at 112 in `benchmarks/pipeline_memory.py`). Shuffling across the whole
+            split comes mostly from the file order (`load_examples(shuffle_files=True)`)
+            and TFDS's shuffle at build time, so a small buffer suffices.
         skip_log: receives every dropped example; a fresh one is made if None.
         drop_remainder: drop a last partial batch; defaults to `training`.
         with_video_ids: also yield each clip's `video_id`, for evaluation reports that name

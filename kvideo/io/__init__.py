@@ -25,6 +25,9 @@ container declared, so callers can flag a file that decodes fewer frames than th
 (`VideoInfo.missing_frames`; kvideo's dataset builders report such files). A source is a
 path or the bytes of an encoded file held in memory.
 
+For long videos, `open_video` streams frames one at a time with their times and
+`VideoWriter` writes frame by frame (`stream.py`), so memory stays flat in video length.
+
 FFmpeg's own log output is left as PyAV configures it (silent by default); call
 ``av.logging.set_level(av.logging.VERBOSE)`` to see it when debugging a file.
 """
@@ -39,14 +42,28 @@ from kvideo.io.decode import (
     scan,
 )
 from kvideo.io.encode import write_video
+from kvideo.io.stream import (
+    FrameStream,
+    StreamInfo,
+    VideoWriter,
+    declared_duration,
+    open_video,
+    to_rgb,
+)
 
 __all__ = [
+    "FrameStream",
     "SeekTable",
+    "StreamInfo",
     "VideoDecodeError",
     "VideoInfo",
+    "VideoWriter",
+    "declared_duration",
+    "open_video",
     "probe",
     "read_frames",
     "read_video",
     "scan",
+    "to_rgb",
     "write_video",
 ]
