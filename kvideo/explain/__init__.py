@@ -1,0 +1,1 @@
+"""Explanations of video models (see attribution.py)."""
