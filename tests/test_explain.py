@@ -32,12 +32,16 @@ score rise on its own evidence; the 2D model learns both flashes under softmax.
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from kvideo.explain import attribution as xai
+from kvideo.explain import render
 from kvideo.models import build_video_classifier
 
 SIZE, REGION = 32, 12
@@ -46,7 +50,7 @@ MOTION_FRAMES, MOVE = 16, (6, 10)  # the square moves from frame 6 to frame 10
 FLASH_FRAMES, FLASH = 8, (3, 5)  # the square is coloured on frames 3, 4 and 5
 
 
-def render(label: int, kind: str, rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
+def render_clip(label: int, kind: str, rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
     """One uint8 clip `(frames, 32, 32, 3)` and the `(y, x)` of its region's top left."""
     frames = MOTION_FRAMES if kind == "motion" else FLASH_FRAMES
     side = SQUARE[kind]
@@ -81,7 +85,7 @@ def render(label: int, kind: str, rng: np.random.Generator) -> tuple[np.ndarray,
 def make_clips(kind: str, count: int, seed: int):
     rng = np.random.default_rng(seed)
     labels = np.arange(count) % 3
-    clips, regions = zip(*(render(label, kind, rng) for label in labels), strict=True)
+    clips, regions = zip(*(render_clip(label, kind, rng) for label in labels), strict=True)
     return np.stack(clips), labels, regions
 
 
@@ -250,3 +254,62 @@ def test_bad_requests_get_clear_errors(flash_model):
         xai.grad_cam(model, clips[:2])
     with pytest.raises(ValueError, match="Unknown method"):
         xai.explain(model, clips[0], method="lime")
+
+
+def test_overlay_blends_the_colour_map_by_the_maps_value():
+    clip = np.full((2, 2, 2, 3), 100, np.uint8)
+    maps = np.zeros((2, 2, 2), np.float32)
+    maps[1, 0, 1] = 1.0
+    blended = render.overlay(clip, maps, alpha=0.5)
+    # Map 0: the frame's own pixel; map 1: half the frame, half jet's top (0.5, 0, 0).
+    expected = clip.copy()
+    expected[1, 0, 1] = np.round(0.5 * 100 + 0.5 * np.array([0.5, 0, 0]) * 255)
+    np.testing.assert_array_equal(blended, expected)
+    np.testing.assert_array_equal(render.sheet_frames(16, 8), [0, 2, 4, 6, 9, 11, 13, 15])
+    np.testing.assert_array_equal(render.sheet_frames(5, 8), np.arange(5))
+    with pytest.raises(ValueError, match="maps"):
+        render.overlay(clip, maps[0])
+
+
+def test_explain_main_on_a_video_file(flash_model, tmp_path):
+    """The program on a written video: sheet, GIF and JSON, and Grad-CAM still on the flash."""
+    from absl import flags
+
+    from export import explain_main
+    from kvideo.data.config import Augmentation, ClipSampling, clip_config_dict
+    from kvideo.io.encode import write_video
+
+    model, (clips, labels, _) = flash_model
+    model.save(tmp_path / "model.keras")
+    config = clip_config_dict(
+        ClipSampling(num_frames=8), Augmentation(crop_size=SIZE, test_crop_fraction=1.0)
+    )
+    (tmp_path / "clip_config.json").write_text(json.dumps(config))
+    (tmp_path / "labels.txt").write_text("red\ngreen\ngrey\n")
+    video = str(tmp_path / "flash.mkv")
+    index = int(np.flatnonzero(labels == 1)[0])
+    write_video(video, clips[index], fps=8, codec="ffv1", pix_fmt="bgr0")
+    out = tmp_path / "explained"
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(
+        [
+            "explain_main",
+            f"--model={tmp_path / 'model.keras'}",
+            f"--video={video}",
+            f"--output_dir={out}",
+            "--methods=gradcam,guided_backprop,activations",
+        ]
+    )
+    explain_main.main(["explain_main"])
+    summary = json.loads((out / "flash_explained.json").read_text())
+    assert summary["predicted_class"] == summary["explained_class"] == "green"
+    gradcam = summary["methods"][0]
+    assert gradcam["method"] == "gradcam" and len(gradcam["mass_per_frame"]) == 8
+    assert sum(gradcam["mass_per_frame"][3:6]) >= 0.8
+    with Image.open(out / "flash_explained.gif") as gif:
+        # The clip and three overlays side by side, 32 px frames enlarged 4x, a time bar.
+        size = (4 * 4 * SIZE, 4 * SIZE + render.BAR)
+        assert (gif.n_frames, gif.size, gif.info["loop"]) == (8, size, 0)
+    with Image.open(out / "flash_explained.png") as sheet:
+        assert sheet.size[0] > 8 * 80 and sheet.size[1] > 4 * 80  # 4 rows of 8 frames
+    flags.FLAGS.unparse_flags()
