@@ -17,11 +17,18 @@ the CPU in minutes, prints test accuracy and the exported paths.
     python train_main.py --experiment=ucf101_r2plus1d_18 --splits=1,2,3 \
         --manual_dir=/data/ucf101 --data_dir=/data/tfds --output_dir=runs/ucf101
 
+    # One backbone on UCF101 and HMDB51 at once, a head each (both built first with
+    # `tfds build`, see the README); each head is saved as its own run folder
+    # (model.keras, labels.txt, clip_config.json) under --output_dir/<dataset>:
+    python train_main.py --experiment=ucf101_hmdb51_r2plus1d_18 --data_dir=/data/tfds \
+        --output_dir=runs/ucf_hmdb
+
 Each flag left unset keeps the experiment's value (see kvideo/training/experiments.py;
 with --mode=evaluate, the run's experiment.json). Rerun with the same --output_dir to
 resume after an interruption.
 """
 
+import dataclasses
 import os
 import pathlib
 
@@ -36,7 +43,10 @@ from kvideo.models.spec import HEAD_NAMES  # noqa: E402
 from kvideo.training import config, experiments  # noqa: E402
 
 _EXPERIMENT = flags.DEFINE_enum(
-    "experiment", "motion_demo", sorted(experiments.EXPERIMENTS), "Named experiment."
+    "experiment",
+    "motion_demo",
+    sorted([*experiments.EXPERIMENTS, *experiments.MULTI_DATASET_EXPERIMENTS]),
+    "Named experiment (those on two datasets train one backbone with a head each).",
 )
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/motion_demo", "Where the run writes.")
 _MODE = flags.DEFINE_enum(
@@ -122,6 +132,12 @@ _STRATEGY = flags.DEFINE_enum("strategy", None, list(config.STRATEGIES), "tf.dis
 _JIT = flags.DEFINE_bool("jit_compile", None, "XLA (implies --resize_in_pipeline).")
 _SEED = flags.DEFINE_integer("seed", None, "Random seed.")
 _EXPORT = flags.DEFINE_bool("export", None, "Export SavedModel and TFLite after training.")
+_MIXING = flags.DEFINE_enum(
+    "mixing",
+    None,
+    list(config.MIXINGS),
+    "Batches of a multi-dataset experiment: in turn or by ratio.",
+)
 
 
 def parse_head_args(items: list[str] | None) -> dict | None:
@@ -159,6 +175,9 @@ def main(argv):
             print(spec.summary())
         return
 
+    if _EXPERIMENT.value in experiments.MULTI_DATASET_EXPERIMENTS:
+        _train_multi_dataset()
+        return
     try:
         splits = [int(n) for n in _SPLITS.value] if _SPLITS.value else None
         experiment = _experiment(_base_experiment())
@@ -199,6 +218,33 @@ def main(argv):
     for key in ("model", "evaluation", "saved_model", "tflite_float32", "tflite_float16"):
         if key in summary:
             print(f"{key + ':':16s} {summary[key]}")
+
+
+def _train_multi_dataset() -> None:
+    """A multi-dataset experiment: the flags apply to every task (not the dataset ones)."""
+    try:
+        for flag in ("dataset", "manual_dir", "splits", "model_path"):
+            if flags.FLAGS[flag].present:
+                raise ValueError(f"--{flag} does not apply to a multi-dataset experiment.")
+        if _MODE.value != "train":
+            raise ValueError("A multi-dataset experiment has --mode=train only.")
+        base = experiments.get_experiment(_EXPERIMENT.value)
+        tasks = tuple((name, _experiment(task)) for name, task in base.tasks)
+        for _, task in tasks:
+            config.check_experiment(task)
+        experiment = dataclasses.replace(base, tasks=tasks, mixing=_MIXING.value or base.mixing)
+    except ValueError as err:
+        raise app.UsageError(str(err)) from err
+    import tfds_builders  # noqa: F401
+    from kvideo.training import multi_dataset
+
+    summary = multi_dataset.train_multi_dataset(experiment, _OUTPUT_DIR.value)
+    for name in experiment.names:
+        result = summary[name]
+        print(
+            f"{name}: test top-1 {result['test_top1']:.3f} on {result['test_videos']} videos; "
+            f"model: {result['model']}"
+        )
 
 
 def _base_experiment() -> config.Experiment:

@@ -20,6 +20,7 @@ STRATEGIES = ("default", "mirrored", "tpu")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 WEIGHT_DECAY_KINDS = ("l2", "decoupled")
+MIXINGS = ("alternate", "ratio")  # of batches from several datasets
 # "split<n>" in a dataset config name: the official split it holds (ucf101_kvideo/split1_jpeg).
 _SPLIT = re.compile(r"(?<![A-Za-z0-9])split(\d+)")
 
@@ -313,3 +314,56 @@ def replace_fields(experiment: Experiment, **overrides: Any) -> Experiment:
     return dataclasses.replace(
         experiment, data=data, model=model, optimizer=optimizer, **updates[()]
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiDatasetExperiment:
+    """Several datasets, one backbone.
+
+    Attributes:
+        tasks: ``(head name, experiment)`` pairs; each experiment's data settings feed its
+            head (and its batch size its batches). The first experiment's model,
+            optimizer, epochs and seed are the run's; every experiment must cut clips
+            of the same length and crop size.
+        mixing: ``"alternate"`` or ``"ratio"`` (see the module).
+        ratio: the share of batches of each dataset with ``"ratio"``; default: in
+            proportion to the datasets' training videos.
+        loss_weights: one weight per head (default 1 each).
+    """
+
+    tasks: tuple[tuple[str, Experiment], ...]
+    mixing: str = "alternate"
+    ratio: tuple[float, ...] | None = None
+    loss_weights: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        names = [name for name, _ in self.tasks]
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise ValueError(f"Two tasks or more, with distinct names. Received: {names}")
+        if self.mixing not in MIXINGS:
+            raise ValueError(f"`mixing` must be one of {MIXINGS}. Received: {self.mixing!r}")
+        for field in ("ratio", "loss_weights"):
+            values = getattr(self, field)
+            if values is not None and (
+                len(values) != len(names) or any(v < 0 for v in values) or not sum(values) > 0
+            ):
+                raise ValueError(
+                    f"`{field}` needs one non-negative number per task ({len(names)}), not all "
+                    f"zero. Received: {field}={values}"
+                )
+        shapes = {
+            (e.data.clip_sampling.clip_length, e.data.augmentation.crop_size) for _, e in self.tasks
+        }
+        if len(shapes) != 1:
+            raise ValueError(
+                "Every task must cut clips of one length and crop size (one backbone input). "
+                f"Received: (clip length, crop size) = {sorted(shapes)}"
+            )
+
+    @property
+    def main(self) -> Experiment:
+        return self.tasks[0][1]
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.tasks]
