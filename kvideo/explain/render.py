@@ -95,7 +95,7 @@ def contact_sheet_figure(
         axes[0, column].set_title(f"t={t} · {mass[t]:.0%}", fontsize=8)
         for row in range(rows):
             ax = axes[row, column]
-            ax.imshow(clip[t] if row == 0 else overlays[row - 1][t])
+            ax.imshow(clip[t] if row == 0 else overlays[row - 1][t], interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
     axes[0, 0].set_ylabel("clip", fontsize=8)
@@ -109,7 +109,14 @@ def contact_sheet_figure(
             f"predicted: {names[first.predicted]} (p={first.probabilities[first.predicted]:.2f})"
         )
     fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(left=0.9 / fig.get_figwidth(), right=0.99, wspace=0.04, hspace=0.25)
+    fig.subplots_adjust(
+        left=0.9 / fig.get_figwidth(),
+        right=0.99,
+        bottom=0.1 / fig.get_figheight(),
+        top=1 - 0.55 / fig.get_figheight(),
+        wspace=0.04,
+        hspace=0.25,
+    )
     return fig
 
 
