@@ -132,10 +132,10 @@ _STRATEGY = flags.DEFINE_enum("strategy", None, list(config.STRATEGIES), "tf.dis
 _JIT = flags.DEFINE_bool("jit_compile", None, "XLA (implies --resize_in_pipeline).")
 _SEED = flags.DEFINE_integer("seed", None, "Random seed.")
 _EXPORT = flags.DEFINE_bool("export", None, "Export SavedModel and TFLite after training.")
-_MIXING = flags.DEFINE_enum(
-    "mixing",
+_INTERLEAVE = flags.DEFINE_enum(
+    "interleave",
     None,
-    list(config.MIXINGS),
+    list(config.INTERLEAVES),
     "Batches of a multi-dataset experiment: in turn or by ratio.",
 )
 
@@ -232,7 +232,9 @@ def _train_multi_dataset() -> None:
         tasks = tuple((name, _experiment(task)) for name, task in base.tasks)
         for _, task in tasks:
             config.check_experiment(task)
-        experiment = dataclasses.replace(base, tasks=tasks, mixing=_MIXING.value or base.mixing)
+        experiment = dataclasses.replace(
+            base, tasks=tasks, interleave=_INTERLEAVE.value or base.interleave
+        )
     except ValueError as err:
         raise app.UsageError(str(err)) from err
     import tfds_builders  # noqa: F401

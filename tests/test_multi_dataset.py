@@ -109,7 +109,7 @@ def test_alternate_batches_carry_their_own_labels_and_weights():
     ratio = multi_dataset.mix_datasets({"a": a, "b": b}, "ratio", ratio=(3, 1), seed=1)
     from_a = [w["a"][0] for _, _, w in ratio.take(400).as_numpy_iterator()]
     assert 0.68 <= np.mean(from_a) <= 0.82  # 0.75 expected
-    with pytest.raises(ValueError, match="mixing"):
+    with pytest.raises(ValueError, match="interleave"):
         multi_dataset.mix_datasets({"a": a, "b": b}, "zip")
 
 

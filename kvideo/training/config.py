@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kvideo.data.config import Augmentation, ClipSampling
+from kvideo.data.mixing import Mixing
 from kvideo.models.registry import get_model_spec
 from kvideo.models.spec import HEAD_NAMES
 
@@ -20,7 +21,7 @@ STRATEGIES = ("default", "mirrored", "tpu")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 WEIGHT_DECAY_KINDS = ("l2", "decoupled")
-MIXINGS = ("alternate", "ratio")  # of batches from several datasets
+INTERLEAVES = ("alternate", "ratio")  # of batches from several datasets
 # "split<n>" in a dataset config name: the official split it holds (ucf101_kvideo/split1_jpeg).
 _SPLIT = re.compile(r"(?<![A-Za-z0-9])split(\d+)")
 
@@ -45,6 +46,8 @@ class DataConfig:
         augmentation: spatial transform for training and test.
         shuffle_buffer: encoded examples held for shuffling, on top of the shuffled order
             of the dataset's files (see `make_clip_dataset` for what that costs in memory).
+        mixing: Mixup/CutMix over training clips and label smoothing
+            (`kvideo.data.mixing`); None trains on the labels as they are.
     """
 
     dataset: str = "motion_demo/jpeg"
@@ -57,6 +60,7 @@ class DataConfig:
     clip_sampling: ClipSampling = ClipSampling()
     augmentation: Augmentation = Augmentation()
     shuffle_buffer: int = 64
+    mixing: Mixing | None = None
 
     def __post_init__(self):
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -87,6 +91,10 @@ class ModelConfig:
         mean, std: per-channel statistics of [0, 1] pixels that the model's first layer
             normalises with; None keeps the model's (the statistics of its weights). The
             model resizes clips to the data's `crop_size`.
+        partial_bn: freeze every BatchNormalization layer but the first after the
+            weights are loaded (TSN's partial BN, `kvideo.models.per_frame.partial_bn`).
+        backbone_args: overrides of the registered backbone's arguments, e.g.
+            ``{"drop_path_rate": 0.2, "gradient_checkpointing": True}``.
     """
 
     preset: str = "r2plus1d_18"
@@ -96,6 +104,8 @@ class ModelConfig:
     weights: str | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    partial_bn: bool = False
+    backbone_args: dict[str, Any] | None = None
 
     def __post_init__(self):
         get_model_spec(self.preset)  # a clear error listing every name, before any work
@@ -124,6 +134,9 @@ class OptimizerConfig:
             or "cosine" (to zero at the last epoch).
         warmup_epochs: linear warmup from 0, counted in epochs (may be fractional).
         clipnorm: clip each gradient's norm (None = off).
+        layer_decay: with "adamw", layer-wise learning-rate decay for transformers
+            (`kvideo.training.optimizers.LayerDecayAdamW`, which also exempts biases,
+            norms and embeddings from weight decay); None keeps Keras's AdamW.
     """
 
     name: str = "sgd"
@@ -136,6 +149,7 @@ class OptimizerConfig:
     step_epochs: tuple[int, ...] = ()
     step_factor: float = 0.1
     clipnorm: float | None = None
+    layer_decay: float | None = None
 
     def __post_init__(self):
         if self.name not in OPTIMIZERS:
@@ -162,6 +176,12 @@ class OptimizerConfig:
             )
         if self.weight_decay < 0:
             raise ValueError(f"`weight_decay` must be >= 0. Received: {self.weight_decay}")
+
+        if self.layer_decay is not None and (self.name != "adamw" or not 0 < self.layer_decay <= 1):
+            raise ValueError(
+                "`layer_decay` needs name='adamw' and a value in (0, 1]. "
+                f"Received: layer_decay={self.layer_decay!r}, name={self.name!r}"
+            )
 
     @property
     def decay_kind(self) -> str:
@@ -325,14 +345,15 @@ class MultiDatasetExperiment:
             head (and its batch size its batches). The first experiment's model,
             optimizer, epochs and seed are the run's; every experiment must cut clips
             of the same length and crop size.
-        mixing: ``"alternate"`` or ``"ratio"`` (see the module).
+        interleave: how batches of the datasets follow each other: ``"alternate"`` or
+            ``"ratio"`` (`kvideo.training.multi_dataset`).
         ratio: the share of batches of each dataset with ``"ratio"``; default: in
             proportion to the datasets' training videos.
         loss_weights: one weight per head (default 1 each).
     """
 
     tasks: tuple[tuple[str, Experiment], ...]
-    mixing: str = "alternate"
+    interleave: str = "alternate"
     ratio: tuple[float, ...] | None = None
     loss_weights: tuple[float, ...] | None = None
 
@@ -340,8 +361,10 @@ class MultiDatasetExperiment:
         names = [name for name, _ in self.tasks]
         if len(names) < 2 or len(set(names)) != len(names):
             raise ValueError(f"Two tasks or more, with distinct names. Received: {names}")
-        if self.mixing not in MIXINGS:
-            raise ValueError(f"`mixing` must be one of {MIXINGS}. Received: {self.mixing!r}")
+        if self.interleave not in INTERLEAVES:
+            raise ValueError(
+                f"`interleave` must be one of {INTERLEAVES}. Received: {self.interleave!r}"
+            )
         for field in ("ratio", "loss_weights"):
             values = getattr(self, field)
             if values is not None and (
@@ -351,6 +374,13 @@ class MultiDatasetExperiment:
                     f"`{field}` needs one non-negative number per task ({len(names)}), not all "
                     f"zero. Received: {field}={values}"
                 )
+        mixed = [name for name, e in self.tasks if e.data.mixing is not None]
+        if mixed:
+            # The heads' targets are class indices; soft targets would need one per head.
+            raise ValueError(
+                f"Mixup/CutMix and label smoothing are not for multi-dataset runs yet. "
+                f"Received: `mixing` set for {mixed}"
+            )
         shapes = {
             (e.data.clip_sampling.clip_length, e.data.augmentation.crop_size) for _, e in self.tasks
         }

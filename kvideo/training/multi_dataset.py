@@ -40,7 +40,7 @@ import tensorflow as tf
 from kvideo.data.config import clip_config_dict
 from kvideo.models.multi_head import MultiHeadClassifier
 from kvideo.models.outputs import outputs_logits
-from kvideo.training.config import MIXINGS, MultiDatasetExperiment, check_experiment
+from kvideo.training.config import INTERLEAVES, MultiDatasetExperiment, check_experiment
 from kvideo.training.evaluate import top_k_for
 
 
@@ -65,7 +65,7 @@ def build_multi_head_model(experiment: MultiDatasetExperiment, num_classes: Sequ
 
 def mix_datasets(
     datasets: Mapping[str, tf.data.Dataset],
-    mixing: str = "alternate",
+    interleave: str = "alternate",
     ratio: Sequence[float] | None = None,
     seed: int = 0,
 ) -> tf.data.Dataset:
@@ -74,15 +74,15 @@ def mix_datasets(
     Args:
         datasets: ``{head name: batches (features, labels)}``, each repeated or not (they
             are repeated here: the result never ends; give ``steps_per_epoch`` to fit).
-        mixing: ``"alternate"`` (in the dict's order) or ``"ratio"`` (random, seeded).
+        interleave: ``"alternate"`` (in the dict's order) or ``"ratio"`` (random, seeded).
         ratio: share of batches per dataset for ``"ratio"`` (default equal).
 
     Returns:
         Batches ``(features, {name: labels}, {name: weights})``: the batch's own labels
         and weight 1 for its head, zeros for the others.
     """
-    if mixing not in MIXINGS:
-        raise ValueError(f"`mixing` must be one of {MIXINGS}. Received: {mixing!r}")
+    if interleave not in INTERLEAVES:
+        raise ValueError(f"`interleave` must be one of {INTERLEAVES}. Received: {interleave!r}")
     names = list(datasets)
 
     def tag(index):
@@ -98,7 +98,7 @@ def mix_datasets(
         return fn
 
     streams = [datasets[n].map(tag(i)).repeat() for i, n in enumerate(names)]
-    if mixing == "alternate":
+    if interleave == "alternate":
         choice = tf.data.Dataset.range(len(names)).repeat()
         return tf.data.Dataset.choose_from_datasets(streams, choice)
     weights = [float(w) for w in (ratio or [1.0] * len(names))]
@@ -163,9 +163,9 @@ def train_multi_dataset(experiment: MultiDatasetExperiment, output_dir: str | pa
                 f"{name!r} has {size} training videos, fewer than its batch size: no batch."
             )
     steps_per_epoch = sum(batches)
-    ratio = experiment.ratio or (tuple(sizes) if experiment.mixing == "ratio" else None)
+    ratio = experiment.ratio or (tuple(sizes) if experiment.interleave == "ratio" else None)
     train = mix_datasets(
-        {n: data[n].train for n in experiment.names}, experiment.mixing, ratio, seed=main.seed
+        {n: data[n].train for n in experiment.names}, experiment.interleave, ratio, seed=main.seed
     )
     model = build_multi_head_model(experiment, [len(data[n].class_names) for n in experiment.names])
     if main.optimizer.decay_kind == "l2" and main.optimizer.weight_decay:

@@ -51,14 +51,17 @@ import tensorflow_datasets as tfds
 
 from kvideo.data import load_examples, make_clip_dataset
 from kvideo.data.config import clip_config_dict
+from kvideo.data.mixing import soft_targets
 from kvideo.data.pipeline import SkipLog, select_videos, split_index
 from kvideo.data.preview import save_contact_sheet
 from kvideo.data.splits import holdout
 from kvideo.inputs import VIDEO
 from kvideo.models import build_video_classifier, get_model_spec, outputs_logits
+from kvideo.models.per_frame.partial_bn import partial_batch_norm
 from kvideo.training.callbacks import TrainingCurves
 from kvideo.training.config import Experiment, check_experiment, replace_fields
 from kvideo.training.evaluate import evaluate_classifier, top_k_for
+from kvideo.training.optimizers import layer_decay_adamw
 from kvideo.training.schedules import WarmupSchedule
 
 _log = logging.getLogger(__name__)
@@ -177,9 +180,16 @@ def make_datasets(
             sampling=dataclasses.replace(data.clip_sampling, num_clips=1),
             augmentation=dataclasses.replace(data.augmentation, test_crop="center"),
         )
+    train = clips(train_examples, kind, training=True)
+    num_classes = info.features["label"].num_classes
+    if data.mixing is not None:  # Mixup/CutMix and label smoothing: probability targets
+        mix = {"mixing": data.mixing, "num_classes": num_classes, "seed": experiment.seed}
+        train = soft_targets(train, training=True, **mix)
+        if validation is not None:
+            validation = soft_targets(validation, training=False, **mix)
     test_examples, _, _ = load_examples(builder, data.test_split)
     return Datasets(
-        train=clips(train_examples, kind, training=True).repeat(),
+        train=train.repeat(),
         validation=validation,
         test=clips(test_examples, kind, training=False, ids=True),
         class_names=list(info.features["label"].names),
@@ -211,7 +221,7 @@ def build_model(experiment: Experiment, num_classes: int) -> keras.Model:
     data, config = experiment.data, experiment.model
     spec = get_model_spec(config.preset)
     crop = data.augmentation.crop_size
-    return build_video_classifier(
+    model = build_video_classifier(
         config.preset,
         num_classes,
         head=config.head,
@@ -221,7 +231,11 @@ def build_model(experiment: Experiment, num_classes: int) -> keras.Model:
         mean=config.mean,
         std=config.std,
         weights=config.weights,
+        **(config.backbone_args or {}),
     )
+    if config.partial_bn:
+        partial_batch_norm(model)
+    return model
 
 
 def make_optimizer(experiment: Experiment, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -237,6 +251,8 @@ def make_optimizer(experiment: Experiment, steps_per_epoch: int) -> keras.optimi
     )
     common = {"learning_rate": schedule, "clipnorm": config.clipnorm}
     decoupled = (config.weight_decay or None) if config.decay_kind == "decoupled" else None
+    if config.layer_decay is not None:
+        return layer_decay_adamw(config, **common)
     if config.name == "sgd":
         return keras.optimizers.SGD(momentum=config.momentum, weight_decay=decoupled, **common)
     if config.name == "adam":
@@ -263,13 +279,22 @@ def compile_model(
     config = experiment.optimizer
     if config.decay_kind == "l2" and config.weight_decay:
         add_l2_weight_decay(model, config.weight_decay)
-    metrics = [keras.metrics.SparseCategoricalAccuracy(name="top1")]
+    if experiment.data.mixing is None:
+        loss = keras.losses.SparseCategoricalCrossentropy
+        top_1, top_k = (
+            keras.metrics.SparseCategoricalAccuracy,
+            keras.metrics.SparseTopKCategoricalAccuracy,
+        )
+    else:  # Mixup/CutMix and label smoothing train on class-probability targets
+        loss = keras.losses.CategoricalCrossentropy
+        top_1, top_k = keras.metrics.CategoricalAccuracy, keras.metrics.TopKCategoricalAccuracy
+    metrics = [top_1(name="top1")]
     k = top_k_for(num_classes)
     if k is not None:
-        metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}"))
+        metrics.append(top_k(k=k, name=f"top{k}"))
     model.compile(
         optimizer=make_optimizer(experiment, steps_per_epoch),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=outputs_logits(model)),
+        loss=loss(from_logits=outputs_logits(model)),
         metrics=metrics,
         jit_compile=experiment.jit_compile,
     )
