@@ -10,6 +10,7 @@ scores, and its SavedModel gives the Keras softmax to 1e-5.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 import keras
@@ -164,38 +165,26 @@ def test_multi_head_model_round_trips_through_keras_files(trained, tmp_path):
 def test_train_multi_dataset_on_two_built_datasets(motion_demo_dir, tmp_path):
     """The trainer's path: motion_demo (6 classes) and the video_folder dummy data
     (clapping, waving) from TFDS, one tiny R3D, a head each, evaluated and saved apart."""
-    from kvideo.training import get_experiment, replace_fields
     from kvideo.training.config import MultiDatasetExperiment
+    from tests.test_training import tiny_experiment
 
-    shared = dict(
-        data_dir=str(motion_demo_dir),
-        preset="r3d_tiny",
-        method="dense",
-        num_frames=8,
-        frame_stride=4,
-        crop_size=32,
-        batch_size=8,
-        epochs=6,
-        learning_rate=0.05,
-        warmup_epochs=0.5,
-        export=False,
+    motion = tiny_experiment(motion_demo_dir, num_clips=1)
+    folder = tiny_experiment(
+        motion_demo_dir,
         num_clips=1,
-    )
-    motion = replace_fields(get_experiment("motion_demo"), **shared)
-    folder = replace_fields(
-        get_experiment("video_folder_r2plus1d_18"),
         dataset="video_folder/jpeg",
         manual_dir=str(REPO / "tfds_builders" / "video_folder" / "dummy_data"),
-        **{**shared, "batch_size": 2, "validation_fraction": 0.0},  # 4 training videos
+        batch_size=2,  # 4 training videos
+        validation_fraction=0.0,
     )
     # By ratio (of training videos: 259 and 4), as the UCF101 + HMDB51 experiment mixes.
     experiment = MultiDatasetExperiment(
-        tasks=(("motion", motion), ("folder", folder)), mixing="ratio"
+        tasks=(("motion", motion), ("folder", folder)), interleave="ratio"
     )
     with pytest.raises(ValueError, match="'folder' has 4 training videos, fewer than its batch"):
         multi_dataset.train_multi_dataset(
             MultiDatasetExperiment(
-                tasks=(("motion", motion), ("folder", replace_fields(folder, batch_size=8)))
+                tasks=(("motion", motion), ("folder", dataclasses.replace(folder, batch_size=8)))
             ),
             tmp_path / "refused",
         )

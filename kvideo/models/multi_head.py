@@ -21,9 +21,8 @@ from typing import Any
 import keras
 
 from kvideo import inputs as named_inputs
-from kvideo.layers.sequence import BatchToFrames, FramesToBatch
-from kvideo.models import heads, spec
-from kvideo.models.video_classifier import VideoClassifier, backbone_input_kind
+from kvideo.models import heads
+from kvideo.models.video_classifier import VideoClassifier, classifier_trunk
 
 
 @keras.saving.register_keras_serializable(package="kvideo")
@@ -51,7 +50,6 @@ class MultiHeadClassifier(keras.Model):
         num_frames: int | None = None,
         **kwargs: Any,
     ) -> None:
-        kind = backbone_input_kind(backbone)
         num_classes = dict(num_classes)
         if len(num_classes) < 2:
             raise ValueError(
@@ -66,26 +64,8 @@ class MultiHeadClassifier(keras.Model):
                 )
         head_args = dict(head_args or {})
 
-        # === Functional model (the trunk as VideoClassifier builds it) ===
-        backbone_shape = tuple(backbone.inputs[0].shape[1:])
-        if kind == spec.CLIP:
-            frames = backbone_shape[0] if backbone_shape[0] is not None else num_frames
-            frame_shape = backbone_shape[1:]
-        else:
-            frames, frame_shape = num_frames, backbone_shape
-        if preprocessing is None:
-            clips = keras.Input((frames, *frame_shape), name=input_name)
-            x = clips
-        else:
-            clips = keras.Input(
-                (frames, None, None, frame_shape[-1]), dtype="uint8", name=input_name
-            )
-            x = preprocessing(clips)
-        if kind == spec.CLIP:
-            features = backbone(x)
-        else:
-            frame_features = backbone(FramesToBatch(name="frames_to_batch")(x))
-            features = BatchToFrames(name="batch_to_frames")([frame_features, x])
+        # === Functional model ===
+        clips, features = classifier_trunk(backbone, preprocessing, input_name, num_frames)
         scores = {}
         for name, count in num_classes.items():
             head_input = keras.Input(features.shape[1:], name=f"{name}_features")
@@ -132,7 +112,7 @@ class MultiHeadClassifier(keras.Model):
             num_frames=self.num_frames,
             name=name,
         )
-        trunk = {id(self.backbone), id(self.preprocessing), *map(id, classifier.inputs)}
+        trunk = {id(self.backbone), id(self.preprocessing)}
         trunk_names = {"frames_to_batch", "batch_to_frames"}
         new_layers = [
             layer
