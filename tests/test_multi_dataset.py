@@ -195,3 +195,36 @@ def test_train_multi_dataset_on_two_built_datasets(motion_demo_dir, tmp_path):
         loaded = keras.models.load_model(tmp_path / name / "model.keras")
         assert isinstance(loaded, VideoClassifier) and loaded.num_classes == classes
         assert (tmp_path / name / "test_evaluation.json").is_file()
+
+
+def test_multi_dataset_settings_that_cannot_work_are_refused(tmp_path):
+    import subprocess
+    import sys
+
+    from kvideo.training import get_experiment, replace_fields
+    from kvideo.training.config import MultiDatasetExperiment
+
+    named = get_experiment("ucf101_hmdb51_r2plus1d_18")
+    assert named.names == ["ucf101", "hmdb51"] and named.interleave == "ratio"
+    ucf, hmdb = (task for _, task in named.tasks)
+    with pytest.raises(ValueError, match=r"one length and crop size.*\(16, 112\), \(16, 128\)"):
+        MultiDatasetExperiment(tasks=(("a", ucf), ("b", replace_fields(hmdb, crop_size=128))))
+    with pytest.raises(ValueError, match="`ratio` needs one non-negative number per task"):
+        MultiDatasetExperiment(tasks=(("a", ucf), ("b", hmdb)), ratio=(1.0,))
+    with pytest.raises(ValueError, match="distinct names"):
+        MultiDatasetExperiment(tasks=(("a", ucf), ("a", hmdb)))
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "train_main.py"),
+            "--experiment=ucf101_hmdb51_r2plus1d_18",
+            "--dataset=motion_demo/jpeg",
+            f"--output_dir={tmp_path}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "--dataset does not apply to a multi-dataset experiment" in result.stderr
