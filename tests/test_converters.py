@@ -275,6 +275,7 @@ def test_every_registered_checkpoint_names_its_converter_and_source():
     }
 
 
+@pytest.mark.slow  # the conversion itself is tested above; this adds the command line
 def test_converter_command_line(references, tmp_path, capsys):
     shutil.copy(checkpoint(references, "mc3_18"), tmp_path / "mc3_18.pth")
     result = subprocess.run(

@@ -65,6 +65,7 @@ def _train_main(*flags: str) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 def test_three_splits_are_trained_evaluated_and_averaged(tmp_path):
     data_dir, out = tmp_path / "data", tmp_path / "runs"
     data_dir.mkdir()

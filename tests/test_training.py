@@ -161,6 +161,7 @@ def test_train_main_rejects_bad_flags(flags, message, tmp_path):
     assert not (tmp_path / "metrics.csv").exists()
 
 
+@pytest.mark.slow  # test_models trains every head on a 2D backbone; this adds train_main
 def test_a_per_frame_model_with_a_chosen_head_trains_from_the_registry(motion_demo_dir, tmp_path):
     import keras
 
