@@ -13,8 +13,9 @@ import keras
 import numpy as np
 import pytest
 
+from kvideo.layers import Pooling3D
 from kvideo.models import MODELS, ResNet2DBackbone, build_video_classifier, get_model_spec
-from kvideo.models.inflated import Pooling3D, SamePadding3D, inflate, inflate_kernel
+from kvideo.models.inflated import SamePadding3D, inflate, inflate_kernel
 from kvideo.models.inflated.i3d import I3D_TIME_KERNELS, I3D_TIME_STRIDES, i3d_resnet50_backbone
 from kvideo.models.per_frame.inception_bn import bn_inception, inception_v1_bn
 from tests.helpers import random_clips, randomize_weights, run_tflite_builtin_parity
@@ -139,18 +140,22 @@ def test_inflated_kernels_are_the_2d_kernel_spread_over_time():
 @pytest.mark.parametrize("frames", [7, None])
 @pytest.mark.parametrize(
     "mode, keras_layer",
-    [("max", keras.layers.MaxPooling3D), ("avg", keras.layers.AveragePooling3D)],
+    [("max", keras.layers.MaxPooling3D), ("average", keras.layers.AveragePooling3D)],
 )
-def test_pooling3d_equals_keras_3d_pooling(mode, keras_layer, frames):
-    """Against Keras's own MaxPool3D/AvgPool3D ('same': padding ignored, averages over
-    the elements inside), with a static and a dynamic number of frames."""
+def test_inflated_pooling_pads_space_as_the_2d_layer_and_time_as_same(mode, keras_layer, frames):
+    """An inflated "valid" 2D pooling: space valid, time "same" (averages over the frames
+    inside). Keras has no 3D pool with mixed padding, but a box pool is separable: Keras's
+    valid pool over space, then its "same" pool over time, is the reference. With a static
+    and a dynamic number of frames."""
     x = random_clips((2, 7, 9, 8, 3), seed=5) - 0.5
     inputs = keras.Input((frames, 9, 8, 3))
-    ours = keras.Model(inputs, Pooling3D(mode, (3, 3, 2), (2, 2, 2), "same")(inputs))
-    reference = keras_layer((3, 3, 2), (2, 2, 2), padding="same")
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(ours(x)), keras.ops.convert_to_numpy(reference(x)), atol=1e-6
-    )
+    pool = Pooling3D((3, 3, 2), (2, 2, 2), "valid", mode=mode, time_padding="same")
+    ours = keras.Model(inputs, pool(inputs))
+    space = keras_layer((1, 3, 2), (1, 2, 2), padding="valid")
+    time = keras_layer((3, 1, 1), (2, 1, 1), padding="same")
+    expected = keras.ops.convert_to_numpy(time(space(x)))
+    assert expected.shape == (2, 4, 4, 4, 3)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x)), expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("frames", [6, None])
@@ -194,7 +199,7 @@ def test_bad_inflation_arguments_are_refused_with_the_received_values():
     with pytest.raises(ValueError, match="must take frames"):
         inflate(keras.Sequential([keras.Input((5,)), keras.layers.Dense(2)]))
     with pytest.raises(ValueError, match="Received: mode='min'"):
-        Pooling3D("min")
+        Pooling3D(2, mode="min")
 
 
 # --- I3D ResNet-50 -----------------------------------------------------------------------

@@ -251,7 +251,10 @@ HEAD_CASES = {
 
 # The 3D backbones' own head (pool) goes through the registry test above; the heads that
 # look at time are most used on per-frame features, so they are crossed with 2D networks.
-@pytest.mark.parametrize("backbone_kind", ["keras.applications", "kvideo 2D"])
+@pytest.mark.parametrize(
+    "backbone_kind",
+    [pytest.param("keras.applications", marks=pytest.mark.slow), "kvideo 2D"],
+)
 @pytest.mark.parametrize("head", list(HEAD_CASES))
 def test_each_head_on_2d_backbones_trains_saves_and_converts(backbone_kind, head, tmp_path):
     model = build_video_classifier(

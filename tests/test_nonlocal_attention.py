@@ -210,7 +210,10 @@ def test_pool_size_needs_a_feature_map():
 @pytest.mark.parametrize(
     "name, layer",
     [
-        ("r3d_nonlocal_tiny", "stage2_block1_nonlocal_attention"),
+        # The registry test trains both a step; one run through train_main by default.
+        pytest.param(
+            "r3d_nonlocal_tiny", "stage2_block1_nonlocal_attention", marks=pytest.mark.slow
+        ),
         ("r3d_attention_tiny", "token_pool"),
     ],
 )

@@ -435,7 +435,9 @@ def test_config_round_trip_keeps_every_argument(name):
 # --- Training and export ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["timesformer_tiny", "videomae_tiny"])
+@pytest.mark.parametrize(
+    "name", ["timesformer_tiny", pytest.param("videomae_tiny", marks=pytest.mark.slow)]
+)
 def test_train_main_trains_a_tiny_transformer(name, motion_demo_dir, tmp_path):
     result = subprocess.run(
         [
@@ -463,6 +465,7 @@ def test_train_main_trains_a_tiny_transformer(name, motion_demo_dir, tmp_path):
     assert model.name == name and model.input_shape == (None, 4, None, None, 3)
 
 
+@pytest.mark.slow
 def test_the_fine_tuning_recipe_trains_end_to_end(motion_demo_dir, tmp_path):
     """VideoMAE's recipe on a tiny model: soft targets from Mixup/CutMix and label
     smoothing, layer-wise decayed AdamW with warmup, drop path, gradient checkpointing."""

@@ -173,6 +173,7 @@ def make_clip_dataset(
     num_parallel_calls: int = tf.data.AUTOTUNE,
     modalities: Sequence[str] = (inputs.VIDEO,),
     stack_length: int | None = None,
+    with_video_ids: bool = False,
 ) -> tf.data.Dataset:
     """Batches of `(clips, labels)` from stored examples.
 
@@ -204,6 +205,8 @@ def make_clip_dataset(
         stack_length: L, the flow fields (flow) or frame differences (rgb_diff) per sampled
             frame; None: `ClipSampling.default_stack_length` (5 for TSN segments, as TSN
             stacks; 1 for dense clips, the field of each frame, as 3D models take).
+        with_video_ids: also yield each clip's `video_id`, for evaluation reports that name
+            videos. Nothing else changes.
 
     Returns:
         A dataset of `({"video": clips}, labels)` (one entry per name of `modalities`),
@@ -216,7 +219,9 @@ def make_clip_dataset(
         3 (L + 1) for rgb_diff (the L + 1 frames from each sampled frame on); test clips
         are the same when there is one view, else `(batch, views, frames, h, w, C)` with
         `views = num_clips * num_test_crops` ordered clip-major (`kvideo.data.views`).
-        Labels are int32 `(batch,)`.
+        Labels are int32 `(batch,)`. With `with_video_ids`, `(features, labels,
+        video_ids)` with string `(batch,)` ids (not for `model.fit`/`evaluate`, which would
+        read them as sample weights).
     """
     storage.check_storage(storage_kind)
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -254,6 +259,7 @@ def make_clip_dataset(
             resize_here,
             modalities,
             stack_length,
+            with_video_ids,
         ),
         num_parallel_calls=num_parallel_calls,
         deterministic=True,
@@ -305,9 +311,9 @@ def _checked_modalities(
     return modalities
 
 
-def _shape_key(features, label):
+def _shape_key(features, *rest):
     """Clips batch together when every input has the same height and width."""
-    del label
+    del rest  # the label, and the video id when there is one
     key = None
     for clips in features.values():
         shape = tf.shape(clips, out_type=tf.int64)
@@ -316,14 +322,13 @@ def _shape_key(features, label):
     return key
 
 
-def _is_ok(features, label, ok):
-    del features, label
-    return ok
+# A bytes-storage clip is (features, label, ok[, video_id]).
+def _is_ok(*clip):
+    return clip[2]
 
 
-def _drop_ok(features, label, ok):
-    del ok
-    return features, label
+def _drop_ok(*clip):
+    return clip[:2] + clip[3:]
 
 
 def _validity_gate(storage_kind: str, skip_log: SkipLog, modalities: tuple[str, ...]):
@@ -393,6 +398,7 @@ def _clip_fn(
     resize_here: bool,
     modalities: tuple[str, ...],
     stack_length: int,
+    with_video_ids: bool = False,
 ):
     size = augmentation.crop_size
     frame_inputs = [name for name in modalities if inputs.SOURCES[name] == inputs.VIDEO]
@@ -507,8 +513,10 @@ def _clip_fn(
                     views = augment.resize(views, size)  # bytes storage: every video its own size
                 features[name] = views
         label = tf.cast(example["label"], tf.int32)
+        ids = (example["video_id"],) if with_video_ids else ()
         if storage_kind == storage.JPEG:
-            return features, label  # a JPEG decode error raises; ignore_errors drops the clip
-        return features, label, ok
+            # A JPEG decode error raises; ignore_errors drops the clip.
+            return (features, label, *ids)
+        return (features, label, ok, *ids)
 
     return fn

@@ -83,6 +83,9 @@ class Pooling3D(keras.layers.Layer):
         padding: ``"valid"``, ``"same"``, or ``((t0, t1), (h0, h1), (w0, w1))`` (max
             pooling only; each pad smaller than the window along its axis).
         mode: ``"max"`` or ``"average"``.
+        time_padding: ``"valid"`` or ``"same"`` for time alone, when `padding` (a string)
+            is meant for height and width: an inflated 2D pooling pads space as the 2D
+            layer did and time as TensorFlow's "same" (I3D). Default: `padding`.
         **kwargs: ``name``, ``dtype`` for ``keras.layers.Layer``.
     """
 
@@ -92,6 +95,7 @@ class Pooling3D(keras.layers.Layer):
         strides: int | Sequence[int] | None = None,
         padding: str | Sequence[Sequence[int]] = "valid",
         mode: str = "max",
+        time_padding: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -109,17 +113,23 @@ class Pooling3D(keras.layers.Layer):
                 "Explicit padding is for max pooling (pads never win a maximum; an average "
                 f"would have to decide whether they count). Received: {padding=}, {mode=}"
             )
+        if time_padding is not None and (pads is not None or time_padding not in PADDINGS):
+            raise ValueError(
+                f"`time_padding` must be one of {PADDINGS}, with a string `padding`. "
+                f"Received: {time_padding=}, {padding=}"
+            )
         self.padding = padding if pads is None else pads
+        self.time_padding = time_padding
         self.mode = mode
 
     def call(self, inputs):
         pool = ops.max_pool if self.mode == "max" else ops.average_pool
         (pt, ph, pw), (st, sh, sw) = self.pool_size, self.strides
-        x, padding = inputs, self.padding
+        x, padding, time_padding = inputs, self.padding, self.time_padding or self.padding
         if not isinstance(padding, str):
             pads = [(0, 0), *padding, (0, 0)]
             x = ops.pad(x, pads, constant_values=float("-inf"))
-            padding = "valid"
+            padding = time_padding = "valid"
         shape = ops.shape(x)
         frames, height, width, channels = shape[1], shape[2], shape[3], shape[4]
         if (ph, pw, sh, sw) != (1, 1, 1, 1):
@@ -131,13 +141,19 @@ class Pooling3D(keras.layers.Layer):
         if (pt, st) != (1, 1):
             # Time: a (pt, 1) pool down the frames, with the positions as one long axis.
             y = pool(
-                ops.reshape(x, (-1, frames, height * width, channels)), (pt, 1), (st, 1), padding
+                ops.reshape(x, (-1, frames, height * width, channels)),
+                (pt, 1),
+                (st, 1),
+                time_padding,
             )
             x = ops.reshape(y, (-1, ops.shape(y)[1], height, width, channels))
         return x
 
     def compute_output_shape(self, input_shape):
-        pads = (self.padding,) * 3 if isinstance(self.padding, str) else self.padding
+        if isinstance(self.padding, str):
+            pads = (self.time_padding or self.padding, self.padding, self.padding)
+        else:
+            pads = self.padding
         dims = [
             _pooled_length(n, k, s, pad)
             for n, k, s, pad in zip(
@@ -156,6 +172,7 @@ class Pooling3D(keras.layers.Layer):
                 if isinstance(self.padding, str)
                 else [list(p) for p in self.padding],
                 "mode": self.mode,
+                "time_padding": self.time_padding,
             }
         )
         return config

@@ -16,6 +16,8 @@
 * `video_classifier.py`: `VideoClassifier` (any backbone, any head, one named input),
   `FusionClassifier` (weighted score fusion of several named inputs),
   `build_video_classifier`.
+* `multi_head.py`: `MultiHeadClassifier` (one backbone, a head per dataset; each head
+  exportable as a `VideoClassifier`).
 * `weights.py`: pretrained weights, apart from the architectures; `conversion.py`: what
   the checkpoint converters share.
 * `cross_modality.py`: an RGB network turned into a flow or RGB-difference one (TSN's
@@ -42,6 +44,7 @@ _EXPORTS = {
     "VideoClassifier": "kvideo.models.video_classifier",
     "FusionClassifier": "kvideo.models.video_classifier",
     "build_video_classifier": "kvideo.models.video_classifier",
+    "MultiHeadClassifier": "kvideo.models.multi_head",
     "WEIGHTS": "kvideo.models.weights",
     "PretrainedWeights": "kvideo.models.weights",
     "cross_modality_backbone": "kvideo.models.cross_modality",

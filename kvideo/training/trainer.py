@@ -17,7 +17,13 @@ The output directory holds everything a run makes and is also its resume point:
     metrics.csv                per-epoch loss / top-1 / top-k, training and validation
     training_curves.png
     model.keras                the final model (its presence means training finished)
-    test_evaluation.json       multi-view accuracy on the test split, per class, confusion
+    test_evaluation.json       the test split's report (`kvideo.training.evaluate`): video-
+                               and clip-level accuracy, per-class precision, recall, F1, AP,
+                               mAP, confusion counts, misclassified videos with their scores
+    test_evaluation.txt        the same, summarised for reading
+    test_confusion.png         the confusion matrix, rows normalised
+    test_precision_recall.png  a precision-recall curve per class
+    test_misclassified.tsv     the misclassified test videos with their scores
     export/                    SavedModel for TF Serving and .tflite files
 
 Nothing during training reads the test split: validation is a split of the dataset's own
@@ -55,12 +61,7 @@ from kvideo.models.cross_modality import cross_modality_classifier
 from kvideo.models.per_frame.partial_bn import partial_batch_norm
 from kvideo.training.callbacks import TrainingCurves
 from kvideo.training.config import Experiment, check_experiment, replace_fields
-from kvideo.training.evaluate import (
-    classification_report,
-    predict_video_scores,
-    top_k_for,
-    write_report,
-)
+from kvideo.training.evaluate import evaluate_classifier, top_k_for
 from kvideo.training.optimizers import layer_decay_adamw
 from kvideo.training.schedules import WarmupSchedule
 
@@ -113,7 +114,8 @@ class Datasets:
     Attributes:
         train: repeated training batches.
         validation: one view per video of the validation videos, or None (no validation).
-        test: every evaluation view of the test split's videos.
+        test: every evaluation view of the test split's videos, as
+            `(features, labels, video_ids)` (for `predict_views`; not for `model.evaluate`).
         class_names: label names, in label order.
         num_train, num_validation: videos in each.
         skip_log: every example the pipelines dropped, with the reason.
@@ -139,8 +141,8 @@ def make_datasets(
     data = experiment.data
     skip_log = SkipLog()
 
-    def clips(examples, kind, training, sampling=data.clip_sampling, augmentation=None):
-        return _clips(experiment, skip_log, examples, kind, training, sampling, augmentation)
+    def clips(examples, kind, training, sampling=data.clip_sampling, augmentation=None, ids=False):
+        return _clips(experiment, skip_log, examples, kind, training, sampling, augmentation, ids)
 
     train_examples, kind, info = load_examples(
         builder, data.train_split, shuffle_files=True, seed=experiment.seed
@@ -189,9 +191,10 @@ def make_datasets(
 def make_test_dataset(
     experiment: Experiment, builder: tfds.core.DatasetBuilder, skip_log: SkipLog
 ) -> tf.data.Dataset:
-    """Every evaluation view of the test split's videos, for the model's inputs."""
+    """Every evaluation view of the test split's videos, for the model's inputs, with
+    each video's id."""
     examples, kind, _ = load_examples(builder, experiment.data.test_split)
-    return _clips(experiment, skip_log, examples, kind, training=False)
+    return _clips(experiment, skip_log, examples, kind, training=False, ids=True)
 
 
 def _clips(
@@ -202,6 +205,7 @@ def _clips(
     training: bool,
     sampling: ClipSampling | None = None,
     augmentation: Augmentation | None = None,
+    ids: bool = False,
 ) -> tf.data.Dataset:
     data = experiment.data
     return make_clip_dataset(
@@ -216,6 +220,7 @@ def _clips(
         skip_log=skip_log,
         modalities=experiment.model.input_names,
         stack_length=data.stack,
+        with_video_ids=ids,
     )
 
 
@@ -457,6 +462,9 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
     summary = {
         "test_top1": report["top1"],
         **({f"test_top{k}": report[f"top{k}"]} if k is not None else {}),
+        "test_clip_top1": report["clip_top1"],
+        "test_mean_class_accuracy": report["mean_class_accuracy"],
+        "test_mAP": report["mAP"],
         "test_videos": report["num_videos"],
         "validation_videos": datasets.num_validation,
         "train_seconds": round(train_seconds, 1),
@@ -503,7 +511,8 @@ def _quiet_training():
 def evaluate_model(
     model: keras.Model, experiment: Experiment, datasets: Datasets, path: pathlib.Path
 ) -> dict:
-    """Multi-view evaluation on the test split, written to `path` as JSON."""
+    """Multi-view evaluation on the test split: the report of `evaluate_classifier`, its
+    JSON at `path` (``<name>_evaluation.json``) and its pictures and lists beside it."""
     return evaluate_on(model, experiment, datasets.test, datasets.class_names, path)
 
 
@@ -514,14 +523,23 @@ def evaluate_on(
     class_names: list[str],
     path: pathlib.Path,
 ) -> dict:
-    """`evaluate_model` on the batches `test` (`make_test_dataset`)."""
+    """`evaluate_model` on the batches `test` (`make_test_dataset`: with video ids)."""
+    name = path.name.removesuffix(".json").removesuffix("_evaluation")
+    return evaluate_classifier(
+        model, test, class_names, path.parent, name=name, extra=evaluation_settings(experiment)
+    )
+
+
+def evaluation_settings(experiment: Experiment) -> dict:
+    """What the report states about how it was made: dataset, split, views, model."""
     data = experiment.data
-    scores, labels = predict_video_scores(model, test)
-    report = classification_report(scores, labels, class_names, top_k=top_k_for(len(class_names)))
-    report["split"] = data.test_split
-    report["views_per_video"] = data.clip_sampling.num_clips * data.augmentation.num_test_crops
-    write_report(report, path)
-    return report
+    return {
+        "dataset": data.dataset,
+        "split": data.test_split,
+        "model": experiment.model.preset,
+        "clip_sampling": dataclasses.asdict(data.clip_sampling),
+        "test_crop": data.augmentation.test_crop,
+    }
 
 
 def _callbacks(output_dir: pathlib.Path, validation: bool) -> list[keras.callbacks.Callback]:

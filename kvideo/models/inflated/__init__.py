@@ -14,7 +14,6 @@ _EXPORTS = {
     "inflate_kernel": "kvideo.models.inflated.inflate",
     "i3d_backbone": "kvideo.models.inflated.i3d",
     "i3d_resnet50_backbone": "kvideo.models.inflated.i3d",
-    "Pooling3D": "kvideo.models.inflated.layers",
     "SamePadding3D": "kvideo.models.inflated.layers",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
@@ -23,5 +22,5 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from kvideo.models.inflated.i3d import i3d_backbone, i3d_resnet50_backbone
     from kvideo.models.inflated.inflate import inflate, inflate_kernel
-    from kvideo.models.inflated.layers import Pooling3D, SamePadding3D
+    from kvideo.models.inflated.layers import SamePadding3D
     from kvideo.models.inflated.presets import MODELS

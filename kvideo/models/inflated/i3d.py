@@ -26,8 +26,8 @@ from typing import Any
 
 import keras
 
+from kvideo.layers.pooling import Pooling3D
 from kvideo.models.inflated.inflate import inflate
-from kvideo.models.inflated.layers import Pooling3D
 from kvideo.models.per_frame.application_backbone import application_backbone
 from kvideo.models.per_frame.inception_bn import inception_v1_bn
 
@@ -101,7 +101,7 @@ def resnet50_time_kernels(
 
 def temporal_max_pool(x: Any, name: str) -> Any:
     """A ``2 x 1 x 1`` max-pool with temporal stride 2 (mmaction2's ``pool2``)."""
-    return Pooling3D("max", (2, 1, 1), (2, 1, 1), name=f"{name}_pool2")(x)
+    return Pooling3D((2, 1, 1), padding="same", name=f"{name}_pool2")(x)
 
 
 def i3d_resnet50_backbone(

@@ -36,8 +36,9 @@ import keras
 import numpy as np
 from keras import layers
 
+from kvideo.layers.pooling import Pooling3D
 from kvideo.layers.sequence import BatchToFrames, FramesToBatch
-from kvideo.models.inflated.layers import PADDING_MODES, Pooling3D, SamePadding3D
+from kvideo.models.inflated.layers import PADDING_MODES, SamePadding3D
 
 INITS = ("repeat", "center")
 DEFAULT_TIME_KERNELS = ("cube", "flat")
@@ -245,10 +246,15 @@ class _Inflater:
         kh, kw = layer.pool_size
         kt = self.time_kernel(layer, (kh, kw))
         st = int(self.time_strides.get(layer.name, 1))
-        mode = "max" if isinstance(layer, layers.MaxPooling2D) else "avg"
-        return Pooling3D(mode, (kt, kh, kw), (st, *layer.strides), layer.padding, name=layer.name)(
-            x, **kwargs
+        pool = Pooling3D(
+            (kt, kh, kw),
+            (st, *layer.strides),
+            padding=layer.padding,  # space, as the 2D layer pooled it
+            mode="max" if isinstance(layer, layers.MaxPooling2D) else "average",
+            time_padding="same",
+            name=layer.name,
         )
+        return pool(x, **kwargs)
 
     def _reshape(self, layer: layers.Reshape, x: Any, **kwargs: Any) -> Any:
         target = tuple(layer.target_shape)

@@ -4,10 +4,8 @@ TFLite has no builtin 3D pooling (``MaxPool3D`` converts to a Select TF op, see
 ../shared/STACK.md), and an inflated convolution must pad time and space differently.
 Both come apart exactly:
 
-* `Pooling3D`: a max (or average) over a ``(kt, kh, kw)`` box is the max over ``kt``
-  frames of the max over ``(kh, kw)`` of each frame. The frames are folded into the batch
-  for a 2D pooling (MAX_POOL_2D / AVERAGE_POOL_2D), then the ``kt`` shifted windows of
-  time are gathered (GATHER) and combined (MAXIMUM / ADD).
+* 3D pooling is `kvideo.layers.Pooling3D` (space padded as the 2D layer was, time with
+  ``time_padding="same"``).
 * `SamePadding3D`: TensorFlow's "same" padding amounts, computed per axis, with zeros
   (PAD) or with copies of the edge frame (GATHER), so that a valid Conv3D after it equals
   a "same" one, or one whose time is padded by replication.
@@ -23,7 +21,6 @@ import numpy as np
 from keras import ops
 
 PADDING_MODES = ("zero", "replicate")
-POOL_MODES = ("max", "avg")
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
@@ -81,99 +78,6 @@ def _time_before(frames: Any, kernel: int, stride: int) -> Any:
     out = (frames + stride - 1) // stride
     total = ops.maximum((out - 1) * stride + kernel - frames, 0)
     return total // 2
-
-
-@keras.saving.register_keras_serializable(package="kvideo")
-class Pooling3D(keras.layers.Layer):
-    """3D max or average pooling from builtin ops: ``(B, T, H, W, C) -> (B, T', H', W', C)``.
-
-    Space is pooled as a 2D layer with `padding` would pool it; time always with
-    TensorFlow's "same" rule (``T' = ceil(T / strides[0])``), the padding ignored: a max
-    takes the frames inside the clip only, an average divides by their count (as
-    TensorFlow's "same" average pooling does).
-
-    Args:
-        mode: ``"max"`` or ``"avg"``.
-        pool_size: ``(kt, kh, kw)``.
-        strides: ``(st, sh, sw)``.
-        padding: ``"valid"`` or ``"same"``, for space.
-    """
-
-    def __init__(
-        self,
-        mode: str = "max",
-        pool_size: Sequence[int] = (1, 3, 3),
-        strides: Sequence[int] = (1, 1, 1),
-        padding: str = "valid",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        if mode not in POOL_MODES:
-            raise ValueError(f"`mode` must be one of {POOL_MODES}. Received: mode={mode!r}")
-        if padding not in ("valid", "same"):
-            raise ValueError(f"`padding` must be 'valid' or 'same'. Received: {padding=}")
-        self.mode = mode
-        self.pool_size = _positive_ints("pool_size", pool_size, 3)
-        self.strides = _positive_ints("strides", strides, 3)
-        self.padding = padding
-
-    def call(self, x):
-        kt, kh, kw = self.pool_size
-        st, sh, sw = self.strides
-        if (kh, kw, sh, sw) != (1, 1, 1, 1):
-            shape = ops.shape(x)
-            frames = ops.reshape(x, (-1, shape[2], shape[3], x.shape[-1]))
-            pool = ops.max_pool if self.mode == "max" else ops.average_pool
-            frames = pool(frames, (kh, kw), (sh, sw), padding=self.padding)
-            fshape = ops.shape(frames)
-            x = ops.reshape(frames, (-1, shape[1], fshape[1], fshape[2], x.shape[-1]))
-        if (kt, st) == (1, 1):
-            return x
-        frames = x.shape[1] if x.shape[1] is not None else ops.shape(x)[1]
-        before = _time_before(frames, kt, st)
-        taps = [_gather_time(x, idx) for idx in _window_indices(frames, kt, st, before)]
-        if self.mode == "max":
-            # Clipped indices repeat an edge frame that is already in the window.
-            out = taps[0]
-            for tap in taps[1:]:
-                out = ops.maximum(out, tap)
-            return out
-        valid = _window_valid(frames, kt, st, before)
-        total, count = 0.0, 0.0
-        for tap, mask in zip(taps, valid, strict=True):
-            mask = ops.cast(mask, x.dtype)
-            total = total + tap * ops.reshape(mask, (1, -1, 1, 1, 1))
-            count = count + mask
-        return total / ops.reshape(count, (1, -1, 1, 1, 1))
-
-    def compute_output_shape(self, input_shape):
-        def size(n, k, s, padding):
-            if n is None:
-                return None
-            return -(-n // s) if padding == "same" else (n - k) // s + 1
-
-        b, t, h, w, c = input_shape
-        kt, kh, kw = self.pool_size
-        st, sh, sw = self.strides
-        return (
-            b,
-            size(t, kt, st, "same"),
-            size(h, kh, sh, self.padding),
-            size(w, kw, sw, self.padding),
-            c,
-        )
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            {
-                "mode": self.mode,
-                "pool_size": list(self.pool_size),
-                "strides": list(self.strides),
-                "padding": self.padding,
-            }
-        )
-        return config
 
 
 @keras.saving.register_keras_serializable(package="kvideo")
