@@ -99,4 +99,6 @@ def classification_report(
 
 
 def write_report(report: dict, path: str | pathlib.Path) -> None:
-    pathlib.Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    """Writes `report` as JSON to `path`, local or any `tf.io.gfile` file system."""
+    with tf.io.gfile.GFile(str(path), "w") as f:
+        f.write(json.dumps(report, indent=2) + "\n")
