@@ -16,7 +16,7 @@ checkpoints) and adds:
   `output_dir/backup/` holds the model, the optimizer, the global step and the epoch's
   running sums, every `checkpoint_steps` steps and at each epoch's end. Every worker
   saves (TensorFlow needs all of them in the save); only the chief's copy is kept, the
-  others write to a scratch folder they delete. After any worker dies, restart every
+  others write to a local temporary folder they delete. After any worker dies, restart every
   worker (`MultiWorkerMirroredStrategy` cannot continue with a missing peer): they all
   restore the chief's last checkpoint and continue *at its step*. The input pipeline is
   a deterministic function of the seed, so skipping `step * batch_size` encoded examples
@@ -39,6 +39,7 @@ import dataclasses
 import io
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -189,7 +190,7 @@ def train_custom_loop(
     total_steps = steps_per_epoch * experiment.epochs
     backup_dir = _join(output_dir, BACKUP)
     # Only the chief's checkpoints are kept; the others must still take part in saving.
-    save_dir = backup_dir if role.is_chief else _join(backup_dir, f".scratch-{role.name}")
+    save_dir = backup_dir if role.is_chief else tempfile.mkdtemp(prefix=f"kvideo-{role.name}-")
 
     with strategy.scope():
         model, optimizer = build_and_compile()
@@ -199,7 +200,13 @@ def train_custom_loop(
         # so an epoch resumed mid-way still reports over all of its steps.
         epoch_sums = tf.Variable(tf.zeros([4], tf.float64), trainable=False, name="epoch_sums")
     checkpoint = tf.train.Checkpoint(
-        model=model, optimizer=optimizer, global_step=global_step, epoch_sums=epoch_sums
+        model=model,
+        optimizer=optimizer,
+        global_step=global_step,
+        epoch_sums=epoch_sums,
+        # Dropout's random state is not among the model's checkpointed variables; without
+        # it a resumed run would draw other masks than an uninterrupted one.
+        random_states={str(i): state for i, state in enumerate(_seed_generator_states(model))},
     )
     manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=2)
     latest = tf.train.latest_checkpoint(backup_dir)
@@ -362,6 +369,33 @@ def train_custom_loop(
     writer.close()
     val_writer.close()
     return LoopResult(model=model, resumed_at_step=resumed_at, steps=step, history=history)
+
+
+def _seed_generator_states(model: keras.Model) -> list[tf.Variable]:
+    """The state variables of every layer's random seed generator (Dropout's), in layer
+    order."""
+    states = []
+    for layer in model._flatten_layers(include_self=True):  # noqa: SLF001
+        for generator in getattr(layer, "_seed_generators", []):
+            states.append(generator.state.value)
+    return states
+
+
+def wait_for_all(strategy: tf.distribute.Strategy) -> None:
+    """Returns once every worker has called it (an all-reduce of a constant); at once
+    for a single worker.
+
+    Workers other than the chief wait here at the end of a run while the chief
+    evaluates and exports: a worker that exits earlier is reported as crashed by
+    TensorFlow's coordination service (``tasks are unhealthy``)."""
+    if strategy.extended._in_multi_worker_mode():  # noqa: SLF001  (no public test)
+
+        @tf.function
+        def gather():
+            ones = strategy.run(lambda: tf.constant(1.0))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, ones, axis=None)
+
+        gather()
 
 
 def _outputs_logits(model: keras.Model) -> bool:

@@ -68,6 +68,7 @@ from kvideo.training.distributed import (
     make_strategy,
     train_custom_loop,
     uses_custom_loop,
+    wait_for_all,
     worker_role,
 )
 from kvideo.training.evaluate import (
@@ -362,6 +363,7 @@ def _train_and_evaluate(
 
     final_path = files.join(output_dir, "model.keras")
     resumed = False
+    trained_here_with_workers = False
     started = time.time()
     steps_per_epoch = max(datasets.num_train // experiment.batch_size, 1)
     if files.exists(final_path):
@@ -372,10 +374,12 @@ def _train_and_evaluate(
     elif uses_custom_loop(experiment):
         model, resumed = _train_custom(experiment, output_dir, strategy, datasets, steps_per_epoch)
         if not role.is_chief:
-            # Evaluation and export are the chief's.
+            # Evaluation and export are the chief's; wait for it to finish them.
+            wait_for_all(strategy)
             return {"task": role.name, "finished": True, "resumed": resumed}
         model.save(final_path)
         files.rmtree(files.join(output_dir, "backup"))
+        trained_here_with_workers = True
     else:
         resumed = files.exists(files.join(output_dir, "backup"))
         if resumed:
@@ -421,6 +425,8 @@ def _train_and_evaluate(
             paths = export_model(model, class_names, experiment, pathlib.Path(local_dir))
         summary.update({key: path.replace(local_dir, export_dir, 1) for key, path in paths.items()})
     files.write_text(files.join(output_dir, "summary.json"), json.dumps(summary, indent=2) + "\n")
+    if trained_here_with_workers:
+        wait_for_all(strategy)  # the other workers wait for the chief to finish
     return summary
 
 
