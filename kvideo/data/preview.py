@@ -42,5 +42,8 @@ def save_contact_sheet(path: str | pathlib.Path, clip: np.ndarray, **kwargs) -> 
     ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:
         raise OSError(f"Could not encode the contact sheet for {path}")
-    with tf.io.gfile.GFile(str(path), "wb") as f:
+    # Written aside and renamed: TensorFlow's ram:// file system appends on "wb".
+    temporary = f"{path}.tmp"
+    with tf.io.gfile.GFile(temporary, "wb") as f:
         f.write(png.tobytes())
+    tf.io.gfile.rename(temporary, str(path), overwrite=True)

@@ -9,6 +9,8 @@ import os
 import keras
 import tensorflow as tf
 
+from kvideo.training import files
+
 
 class TrainingCurves(keras.callbacks.Callback):
     """Redraws `training_curves.png` from the run's metrics CSV after every epoch.
@@ -56,5 +58,4 @@ def plot_training_curves(csv_path: str | os.PathLike, png_path: str | os.PathLik
     image = io.BytesIO()
     fig.savefig(image, format="png", dpi=100)
     plt.close(fig)
-    with tf.io.gfile.GFile(os.fspath(png_path), "wb") as f:
-        f.write(image.getvalue())
+    files.write_bytes(os.fspath(png_path), image.getvalue())

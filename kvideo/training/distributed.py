@@ -47,6 +47,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kvideo.training import files
 from kvideo.training.config import Experiment
 from kvideo.training.files import join as _join
 from kvideo.training.files import write_text as _write_text
@@ -353,10 +354,10 @@ def train_custom_loop(
                         if f"val_{name}" in row:
                             tf.summary.scalar(f"epoch_{name}", row[f"val_{name}"])
                 _write_csv(metrics_path, history)
-                model.save(_join(checkpoints_dir, "last.keras"))
+                files.save_model(model, _join(checkpoints_dir, "last.keras"))
                 if "val_top1" in row and row["val_top1"] > best_top1:
                     best_top1 = row["val_top1"]
-                    model.save(_join(checkpoints_dir, "best_validation.keras"))
+                    files.save_model(model, _join(checkpoints_dir, "best_validation.keras"))
                 from kvideo.training.callbacks import plot_training_curves
 
                 plot_training_curves(metrics_path, _join(output_dir, "training_curves.png"))

@@ -100,5 +100,6 @@ def classification_report(
 
 def write_report(report: dict, path: str | pathlib.Path) -> None:
     """Writes `report` as JSON to `path`, local or any `tf.io.gfile` file system."""
-    with tf.io.gfile.GFile(str(path), "w") as f:
-        f.write(json.dumps(report, indent=2) + "\n")
+    from kvideo.training import files
+
+    files.write_text(str(path), json.dumps(report, indent=2) + "\n")

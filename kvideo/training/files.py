@@ -36,13 +36,29 @@ def read_text(path: str) -> str:
 
 
 def write_text(path: str, text: str) -> None:
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write(text)
+    write_bytes(path, text.encode("utf-8"))
 
 
 def write_bytes(path: str, data: bytes) -> None:
-    with tf.io.gfile.GFile(path, "wb") as f:
+    """Writes `data` to a temporary name and renames it over `path`: a reader never
+    sees half a file, and file systems whose "w" mode appends to an existing file
+    (TensorFlow's ``ram://``) are overwritten all the same."""
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(temporary, "wb") as f:
         f.write(data)
+    tf.io.gfile.rename(temporary, path, overwrite=True)
+
+
+def save_model(model, path: str) -> None:
+    """`model.save(path)` for a ``.keras`` file on any file system (`write_bytes`)."""
+    if not is_remote(path):
+        model.save(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="kvideo-model-") as folder:
+        local = os.path.join(folder, os.path.basename(path))
+        model.save(local)
+        with open(local, "rb") as f:
+            write_bytes(path, f.read())
 
 
 def rmtree(path: str) -> None:

@@ -377,7 +377,7 @@ def _train_and_evaluate(
             # Evaluation and export are the chief's; wait for it to finish them.
             wait_for_all(strategy)
             return {"task": role.name, "finished": True, "resumed": resumed}
-        model.save(final_path)
+        files.save_model(model, final_path)
         files.rmtree(files.join(output_dir, "backup"))
         trained_here_with_workers = True
     else:
