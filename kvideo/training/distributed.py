@@ -28,8 +28,8 @@ checkpoints) and adds:
 Every file goes through `tf.io.gfile`, so `output_dir` may be `gs://...`, `ram://...` or
 any file system TensorFlow has.
 
-What the trainer does with a run's files (`steps.csv`: the training loss of every step,
-once, even across restarts) is described in `kvideo.training.trainer`.
+The chief also writes `steps.csv`: the training loss of every global step and the wall
+clock when it ended, each step once even across restarts.
 """
 
 from __future__ import annotations
@@ -330,7 +330,13 @@ def train_custom_loop(
             step += 1
             epoch_sums.assign_add(sums)
             global_step.assign(step)
-            step_rows.append({"step": step, "loss": repr(float(sums[0] / max(sums[3], 1)))})
+            step_rows.append(
+                {
+                    "step": step,
+                    "loss": repr(float(sums[0] / max(sums[3], 1))),
+                    "time": f"{time.time():.3f}",
+                }
+            )
             if step % steps_per_epoch:  # mid-epoch
                 if checkpoint_steps and step % checkpoint_steps == 0:
                     save_backup(step)
