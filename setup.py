@@ -42,6 +42,13 @@ setuptools.setup(
         # UCF101 and HMDB51 ship as RAR: unrar2-cffi bundles RARLAB's unrar library (reads
         # every RAR variant); rarfile drives an installed unrar/unar/bsdtar/7z instead.
         "rar": ["unrar2-cffi>=0.5", "rarfile>=4.2"],
+        # The checkpoint converters read PyTorch files (kvideo/models/*/convert_*.py);
+        # torchvision builds the reference networks their parity tests compare with.
+        "torch": ["torch>=2.9", "torchvision>=0.24"],
+        # Hugging Face checkpoints of the video transformers: the converters read
+        # .safetensors with `safetensors`, PyTorch .bin files with `torch`; the parity
+        # tests build the reference models with `transformers`.
+        "transformers": ["safetensors>=0.4", "torch>=2.1", "transformers>=4.40"],
         # The `tfds` command line imports these at start-up (TFDS does not declare them).
         "cli": ["apache-beam>=2.60", "mlcroissant>=1.0"],
         "test": [

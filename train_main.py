@@ -11,11 +11,29 @@ the CPU in minutes, prints test accuracy and the exported paths.
                 "task": {"type": "worker", "index": 0}}' \
         python train_main.py --strategy=multi_worker_mirrored --output_dir=gs://bucket/run
 
-Each flag left unset keeps the experiment's value (see kvideo/training/experiments.py).
-Rerun with the same --output_dir to resume after an interruption.
+    # Evaluate a finished run again (its experiment.json and model.keras), e.g. with more
+    # test clips; the report, confusion matrix and PR curves land beside the run's files:
+    python train_main.py --mode=evaluate --output_dir=runs/motion_demo --num_test_clips=4
+
+    # The three official splits of UCF101 / HMDB51, each in <output_dir>/split<n>, and
+    # their mean in <output_dir>/splits_summary.json (with --mode=evaluate: runs trained):
+    python train_main.py --experiment=ucf101_r2plus1d_18 --splits=1,2,3 \
+        --manual_dir=/data/ucf101 --data_dir=/data/tfds --output_dir=runs/ucf101
+
+    # One backbone on UCF101 and HMDB51 at once, a head each (both built first with
+    # `tfds build`, see the README); each head is saved as its own run folder
+    # (model.keras, labels.txt, clip_config.json) under --output_dir/<dataset>:
+    python train_main.py --experiment=ucf101_hmdb51_r2plus1d_18 --data_dir=/data/tfds \
+        --output_dir=runs/ucf_hmdb
+
+Each flag left unset keeps the experiment's value (see kvideo/training/experiments.py;
+with --mode=evaluate, the run's experiment.json). Rerun with the same --output_dir to
+resume after an interruption.
 """
 
+import dataclasses
 import os
+import pathlib
 
 # TensorFlow's C++ INFO lines (oneDNN notices, CUDA stubs) drown the run's own output;
 # warnings and errors still show. Set the variable yourself to choose otherwise.
@@ -28,9 +46,28 @@ from kvideo.models.spec import HEAD_NAMES  # noqa: E402
 from kvideo.training import config, experiments  # noqa: E402
 
 _EXPERIMENT = flags.DEFINE_enum(
-    "experiment", "motion_demo", sorted(experiments.EXPERIMENTS), "Named experiment."
+    "experiment",
+    "motion_demo",
+    sorted([*experiments.EXPERIMENTS, *experiments.MULTI_DATASET_EXPERIMENTS]),
+    "Named experiment (those on two datasets train one backbone with a head each).",
 )
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/motion_demo", "Where the run writes.")
+_MODE = flags.DEFINE_enum(
+    "mode",
+    "train",
+    ["train", "evaluate"],
+    "train: train, evaluate on the test split, export. evaluate: evaluate the finished run "
+    "in --output_dir (its experiment.json, changed by the flags given, and its model).",
+)
+_SPLITS = flags.DEFINE_list(
+    "splits",
+    None,
+    "Official split numbers, e.g. 1,2,3: run --mode on each split of a dataset whose config "
+    "names one (ucf101_kvideo/split1_jpeg), in <output_dir>/split<n>, and report the mean.",
+)
+_MODEL_PATH = flags.DEFINE_string(
+    "model_path", None, "--mode=evaluate: the model (default: <output_dir>/model.keras)."
+)
 # Data.
 _DATASET = flags.DEFINE_string("dataset", None, "TFDS name/config, e.g. video_folder/bytes.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data directory.")
@@ -45,6 +82,9 @@ _TRAIN_CROP = flags.DEFINE_enum(
     "train_crop", None, ["multiscale", "random_resized", "center"], "Training crop."
 )
 _TEST_CROP = flags.DEFINE_enum("test_crop", None, ["center", "three_crop"], "Test crop.")
+_TEST_SPLIT = flags.DEFINE_string(
+    "test_split", None, "The split of the final evaluation (default: the experiment's, test)."
+)
 _VALIDATION_SPLIT = flags.DEFINE_string(
     "validation_split", None, "A validation split of the dataset's own (default: hold out)."
 )
@@ -107,6 +147,12 @@ _CPU_DEVICES = flags.DEFINE_integer(
 _JIT = flags.DEFINE_bool("jit_compile", None, "XLA (implies --resize_in_pipeline).")
 _SEED = flags.DEFINE_integer("seed", None, "Random seed.")
 _EXPORT = flags.DEFINE_bool("export", None, "Export SavedModel and TFLite after training.")
+_INTERLEAVE = flags.DEFINE_enum(
+    "interleave",
+    None,
+    list(config.INTERLEAVES),
+    "Batches of a multi-dataset experiment: in turn or by ratio.",
+)
 
 
 def parse_head_args(items: list[str] | None) -> dict | None:
@@ -144,9 +190,17 @@ def main(argv):
             print(spec.summary())
         return
 
+    if _EXPERIMENT.value in experiments.MULTI_DATASET_EXPERIMENTS:
+        _train_multi_dataset()
+        return
     try:
-        experiment = _experiment()
+        splits = [int(n) for n in _SPLITS.value] if _SPLITS.value else None
+        experiment = _experiment(_base_experiment())
         config.check_experiment(experiment)
+        if splits:
+            config.split_datasets(experiment.data.dataset, splits)
+        if _MODEL_PATH.value is not None and (_MODE.value != "evaluate" or splits):
+            raise ValueError("--model_path is for --mode=evaluate of one run.")
     except ValueError as err:
         # Bad settings are the user's to fix; say so before any work (TensorFlow included).
         raise app.UsageError(str(err)) from err
@@ -157,8 +211,23 @@ def main(argv):
         devices = [tf.config.LogicalDeviceConfiguration()] * _CPU_DEVICES.value
         tf.config.set_logical_device_configuration(cpu, devices)
     import tfds_builders  # noqa: F401  (registers kvideo's dataset builders with TFDS)
-    from kvideo.training import trainer
+    from kvideo.training import evaluate, protocol, trainer
 
+    if splits:
+        summary = protocol.run_splits(
+            experiment, _OUTPUT_DIR.value, splits=splits, train=_MODE.value == "train"
+        )
+        print(protocol.format_splits(summary), end="")
+        print(f"Written to {_OUTPUT_DIR.value}/splits_summary.json")
+        return
+    if _MODE.value == "evaluate":
+        report = protocol.evaluate_run(
+            _OUTPUT_DIR.value, experiment=experiment, model_path=_MODEL_PATH.value
+        )
+        print(evaluate.format_report(report), end="")
+        for key, path in report["files"].items():
+            print(f"{key + ':':18s} {path}")
+        return
     summary = trainer.train_and_evaluate(experiment, _OUTPUT_DIR.value)
     if "test_top1" not in summary:  # a worker other than the chief: the chief reports
         print(f"Worker {summary['task']} finished.")
@@ -175,11 +244,50 @@ def main(argv):
             print(f"{key + ':':16s} {summary[key]}")
 
 
-def _experiment() -> config.Experiment:
-    """The named experiment with every flag that was set."""
+def _train_multi_dataset() -> None:
+    """A multi-dataset experiment: the flags apply to every task (not the dataset ones)."""
+    try:
+        for flag in ("dataset", "manual_dir", "splits", "model_path"):
+            if flags.FLAGS[flag].present:
+                raise ValueError(f"--{flag} does not apply to a multi-dataset experiment.")
+        if _MODE.value != "train":
+            raise ValueError("A multi-dataset experiment has --mode=train only.")
+        base = experiments.get_experiment(_EXPERIMENT.value)
+        tasks = tuple((name, _experiment(task)) for name, task in base.tasks)
+        for _, task in tasks:
+            config.check_experiment(task)
+        experiment = dataclasses.replace(
+            base, tasks=tasks, interleave=_INTERLEAVE.value or base.interleave
+        )
+    except ValueError as err:
+        raise app.UsageError(str(err)) from err
+    import tfds_builders  # noqa: F401
+    from kvideo.training import multi_dataset
+
+    summary = multi_dataset.train_multi_dataset(experiment, _OUTPUT_DIR.value)
+    for name in experiment.names:
+        result = summary[name]
+        print(
+            f"{name}: test top-1 {result['test_top1']:.3f} on {result['test_videos']} videos; "
+            f"model: {result['model']}"
+        )
+
+
+def _base_experiment() -> config.Experiment:
+    """The named experiment; with --mode=evaluate of one run, the run's own settings."""
+    run_settings = pathlib.Path(_OUTPUT_DIR.value) / "experiment.json"
+    if _MODE.value == "evaluate" and not _SPLITS.value:
+        if not run_settings.is_file():
+            raise ValueError(f"--mode=evaluate needs a finished run: no {run_settings}.")
+        return config.experiment_from_json(run_settings.read_text(encoding="utf-8"))
+    return experiments.get_experiment(_EXPERIMENT.value)
+
+
+def _experiment(base: config.Experiment) -> config.Experiment:
+    """`base` with every flag that was set."""
     step_epochs = _STEP_EPOCHS.value
     return config.replace_fields(
-        experiments.get_experiment(_EXPERIMENT.value),
+        base,
         dataset=_DATASET.value,
         data_dir=_DATA_DIR.value,
         manual_dir=_MANUAL_DIR.value,
@@ -202,6 +310,7 @@ def _experiment() -> config.Experiment:
         momentum=_MOMENTUM.value,
         weight_decay=_WEIGHT_DECAY.value,
         weight_decay_kind=_WEIGHT_DECAY_KIND.value,
+        test_split=_TEST_SPLIT.value,
         validation_split=_VALIDATION_SPLIT.value,
         validation_fraction=_VALIDATION_FRACTION.value,
         schedule=_SCHEDULE.value,

@@ -2,6 +2,12 @@
 
     python benchmarks/model_speed.py                       # R(2+1)D-18, 16x112x112
     python benchmarks/model_speed.py --model=r3d_18 --batch_size=8 --jit_compile
+    python benchmarks/model_speed.py --models=tsn_resnet50,i3d --batch_size=2  # a table
+    python benchmarks/model_speed.py --model=r2plus1d_18,r2plus1d_34,c3d  # lines each
+    python benchmarks/model_speed.py --model=timesformer_b  # its standard input, 8x224x224
+
+Each model runs at its standard input (its registered clip length, crop size and
+channels) unless --frames/--size say otherwise.
 
 Measures the model alone on clips already in memory (the input pipeline has its own
 benchmark, `input_pipeline.py`), after warm-up steps that absorb tracing and graph
@@ -20,15 +26,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kvideo.models import build_video_classifier
+from kvideo.models import build_video_classifier, get_model_spec
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="r2plus1d_18")
+    parser.add_argument("--model", default="r2plus1d_18", help="Several, comma-separated.")
+    parser.add_argument("--models", default="", help="Comma-separated: one table row each.")
     parser.add_argument("--num_classes", type=int, default=400)
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--size", type=int, default=112)
+    parser.add_argument("--frames", type=int, default=None, help="Default: the model's.")
+    parser.add_argument("--size", type=int, default=None, help="Default: the model's.")
     parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--train_steps", type=int, default=6)
     parser.add_argument("--inference_repeats", type=int, default=5)
@@ -60,10 +67,12 @@ def inference_ms_per_clip(model: keras.Model, clips: np.ndarray, args) -> float:
     return 1000 * (time.perf_counter() - started) / (args.inference_repeats * len(clips))
 
 
-def main() -> None:
-    args = parse_args()
-    shape = (args.frames, args.size, args.size, 3)
-    model = build_video_classifier(args.model, args.num_classes, input_shape=shape)
+def measure(name: str, args) -> dict:
+    """Training clips/s and inference ms/clip of registered model `name`."""
+    spec = get_model_spec(name)
+    size = args.size or spec.crop_size
+    shape = (args.frames or spec.num_frames, size, size, spec.channels)
+    model = build_video_classifier(name, args.num_classes, input_shape=shape)
     model.compile(
         optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -73,19 +82,53 @@ def main() -> None:
     # uint8 clips at the crop size, as the input pipeline hands them to the model.
     clips = rng.integers(0, 256, (args.batch_size, *shape)).astype(np.uint8)
     labels = rng.integers(0, args.num_classes, args.batch_size)
+    result = {
+        "model": name,
+        "params": model.count_params(),
+        "shape": shape,
+        "train": train_clips_per_second(model, clips, labels, args),
+        "single": inference_ms_per_clip(model, clips[:1], args),
+        "batched": inference_ms_per_clip(model, clips, args),
+    }
+    keras.backend.clear_session()
+    return result
 
-    train_rate = train_clips_per_second(model, clips, labels, args)
-    single = inference_ms_per_clip(model, clips[:1], args)
-    batched = inference_ms_per_clip(model, clips, args)
 
+def main() -> None:
+    args = parse_args()
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"TF {tf.__version__}, Keras {keras.__version__}, XLA {'on' if args.jit_compile else 'off'}"
     )
-    print(f"model: {args.model}, {model.count_params():,} parameters, input {shape}")
-    print(f"training:  {train_rate:8.2f} clips/s  (batch {args.batch_size}, SGD momentum)")
-    print(f"inference: {single:8.1f} ms/clip at batch 1")
-    print(f"inference: {batched:8.1f} ms/clip at batch {args.batch_size}")
+    if "," in args.model:  # one line each
+        for name in args.model.split(","):
+            print(_lines(name, measure(name, args), args.batch_size), flush=True)
+        return
+    if args.models:
+        print(
+            f"| model | input | params (with BN stats) | training clips/s (batch "
+            f"{args.batch_size}) | inference ms/clip, batch 1 | inference ms/clip, batch "
+            f"{args.batch_size} |"
+        )
+        print("| --- | --- | ---: | ---: | ---: | ---: |")
+        for name in args.models.split(","):
+            r = measure(name, args)
+            print(
+                f"| `{name}` | {'x'.join(map(str, r['shape']))} | {r['params']:,} | "
+                f"{r['train']:.2f} | {r['single']:.0f} | {r['batched']:.0f} |",
+                flush=True,
+            )
+        return
+    print(_lines(args.model, measure(args.model, args), args.batch_size))
+
+
+def _lines(name: str, r: dict, batch_size: int) -> str:
+    return (
+        f"model: {name}, {r['params']:,} parameters, input {r['shape']}\n"
+        f"training:  {r['train']:8.2f} clips/s  (batch {batch_size}, SGD momentum)\n"
+        f"inference: {r['single']:8.1f} ms/clip at batch 1\n"
+        f"inference: {r['batched']:8.1f} ms/clip at batch {batch_size}"
+    )
 
 
 if __name__ == "__main__":

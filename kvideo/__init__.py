@@ -19,9 +19,15 @@ __version__ = "0.1.0"
 KERAS_MODULES = (
     "kvideo.layers",
     "kvideo.models.video_classifier",
+    "kvideo.models.multi_head",
     "kvideo.models.resnet3d.resnet3d_backbone",
     "kvideo.models.per_frame.resnet2d_backbone",
+    "kvideo.models.inflated.layers",
+    "kvideo.models.c3d.c3d_backbone",
+    "kvideo.models.timesformer.timesformer_backbone",
+    "kvideo.models.videomae.videomae_backbone",
     "kvideo.training.schedules",
+    "kvideo.training.optimizers",
 )
 
 

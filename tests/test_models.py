@@ -50,12 +50,20 @@ def test_registry_lists_every_family_with_its_input_and_head():
         "r2plus1d_18",
         "r2plus1d_34",
         "r2plus1d_18_torchvision",
+        "r3d_34",
+        "mc3_34",
         "r3d_tiny",
         "mc3_tiny",
         "r2plus1d_tiny",
+        "r3d_nonlocal_tiny",
+        "r3d_attention_tiny",
     ]
-    assert list(list_presets("per_frame")) == ["tsn_tiny", "lrcn_tiny", "cnn_transformer_tiny"]
-    assert set(models) == set(list_presets("resnet3d")) | set(list_presets("per_frame"))
+    per_frame = list(list_presets("per_frame"))
+    assert per_frame[:3] == ["tsn_tiny", "lrcn_tiny", "cnn_transformer_tiny"]
+    assert list(list_presets("c3d")) == ["c3d", "c3d_tiny"]
+    families = ("resnet3d", "per_frame", "inflated", "c3d", "timesformer", "videomae")
+    assert {spec.family for spec in models.values()} == set(families)
+    assert set(models) == set().union(*(list_presets(f) for f in families))
     r2plus1d = models["r2plus1d_18"]
     assert r2plus1d.family == "resnet3d" and r2plus1d.head == "pool"
     assert r2plus1d.input_description == "video: uint8 (batch, 16, H, W, 3) -> 112x112"
@@ -112,11 +120,23 @@ def _is_full_size(name: str) -> bool:
     return not name.endswith("_tiny")
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+def _crop(name: str) -> int:
+    # keras.applications' Inception networks refuse inputs under 75x75.
+    return 75 if name in ("tsn_inception_v3", "tsn_inception_resnet_v2") else CROP
+
+
+# Full-size models take seconds each to build (the per-frame and inflated families hold
+# two dozen): the default tier builds the tiny ones, the slow tier every one.
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if _is_full_size(n) else n for n in MODELS],
+)
 def test_every_registered_model_builds_and_runs_with_its_defaults(name):
-    """Cheap for every model: the registered defaults build and score a small clip."""
+    """Every model: the registered defaults build and score a small clip."""
     spec = get_model_spec(name)
-    model = build_video_classifier(name, 3, input_shape=(FRAMES, CROP, CROP, spec.channels))
+    model = build_video_classifier(
+        name, 3, input_shape=(FRAMES, _crop(name), _crop(name), spec.channels)
+    )
     assert model.name == name
     assert model.head == spec.head and model.dropout == spec.dropout
     assert model.preprocessing.mean == tuple(spec.mean)
@@ -132,7 +152,9 @@ def test_every_registered_model_builds_and_runs_with_its_defaults(name):
 )
 def test_every_registered_model_trains_saves_and_converts_to_builtin_tflite(name, tmp_path):
     spec = get_model_spec(name)
-    model = build_video_classifier(name, 3, input_shape=(FRAMES, CROP, CROP, spec.channels))
+    model = build_video_classifier(
+        name, 3, input_shape=(FRAMES, _crop(name), _crop(name), spec.channels)
+    )
     clips, labels = _tiny_inputs(name)
     before = [w.copy() for w in model.get_weights()]
     losses = fit_steps(model, {spec.input_name: clips}, labels)
@@ -229,7 +251,10 @@ HEAD_CASES = {
 
 # The 3D backbones' own head (pool) goes through the registry test above; the heads that
 # look at time are most used on per-frame features, so they are crossed with 2D networks.
-@pytest.mark.parametrize("backbone_kind", ["keras.applications", "kvideo 2D"])
+@pytest.mark.parametrize(
+    "backbone_kind",
+    [pytest.param("keras.applications", marks=pytest.mark.slow), "kvideo 2D"],
+)
 @pytest.mark.parametrize("head", list(HEAD_CASES))
 def test_each_head_on_2d_backbones_trains_saves_and_converts(backbone_kind, head, tmp_path):
     model = build_video_classifier(
@@ -257,6 +282,7 @@ def test_head_arguments_are_named_per_head():
         "mlp_ratio",
         "attention_dropout",
         "tokens",
+        "pool_size",
     )
 
 

@@ -4,11 +4,16 @@ Parameter-count convention: PyTorch's ``sum(p.numel() for p in model.parameters(
 counts conv kernels, BatchNorm weight/bias and the fc layer, but not BatchNorm
 ``running_mean``/``running_var`` (buffers). Keras' ``count_params()`` also counts the BN
 moving mean/variance (non-trainable weights). The torchvision/VMZ numbers are
-reproduced, for all five models, by **Keras trainable params** (identically:
-``count_params()`` minus the BN moving statistics).
+reproduced, for all seven models, by **Keras trainable params** (identically:
+``count_params()`` minus the BN moving statistics); `test_reference_counts_are_torchvisions`
+recomputes them with torchvision's constructors.
 """
 
 from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -36,6 +41,7 @@ from tests.helpers import (
 )
 
 TINY = ["r3d_tiny", "mc3_tiny", "r2plus1d_tiny"]
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 # --- Exact parameter counts (400-class head) --------------------------------------
@@ -49,6 +55,8 @@ TINY = ["r3d_tiny", "mc3_tiny", "r2plus1d_tiny"]
         ("r2plus1d_18", 33_370_839),  # paper: per-conv intermediate width M
         ("r2plus1d_34", 63_697_175),  # paper: per-conv M (IG65M/VMZ layout)
         ("r2plus1d_18_torchvision", 31_505_325),  # torchvision: M shared per block
+        ("r3d_34", 63_681_104),  # torchvision VideoResNet, Conv3DSimple, [3, 4, 6, 3]
+        ("mc3_34", 21_951_056),  # torchvision VideoResNet, Conv3DNoTemporal above stage 1
     ],
 )
 def test_param_counts_match_reference(preset, expected):
@@ -56,7 +64,51 @@ def test_param_counts_match_reference(preset, expected):
     assert trainable_param_count(model) == expected
     assert model.count_params() - bn_moving_stat_count(model) == expected
     assert model.output_shape == (None, 400)
-    assert model.backbone.output_shape == (None, 2 if preset != "mc3_18" else 16, 7, 7, 512)
+    frames = 16 if preset.startswith("mc3") else 2
+    assert model.backbone.output_shape == (None, frames, 7, 7, 512)
+
+
+def test_reference_counts_are_torchvisions():
+    """The table above, from torchvision's ``VideoResNet`` (in a process of its own:
+    torchvision cannot be imported after TensorFlow)."""
+    from tests.test_converters import require_torch
+
+    require_torch()
+    script = (
+        "from torchvision.models.video import resnet as tv\n"
+        "from tests.torch_reference import ig65m_r2plus1d_34\n"
+        "n = lambda m: sum(p.numel() for p in m.parameters())\n"
+        "print(n(tv.r3d_18()), n(tv.mc3_18()), n(tv.r2plus1d_18()),\n"
+        "      n(tv.VideoResNet(tv.BasicBlock, [tv.Conv3DSimple] * 4, [3, 4, 6, 3],\n"
+        "                       tv.BasicStem)),\n"
+        "      n(tv.VideoResNet(tv.BasicBlock, [tv.Conv3DSimple] + [tv.Conv3DNoTemporal] * 3,\n"
+        "                       [3, 4, 6, 3], tv.BasicStem)),\n"
+        "      n(ig65m_r2plus1d_34(400)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = [int(c) for c in result.stdout.split()]
+    # r3d_18, mc3_18, r2plus1d_18 (kvideo: r2plus1d_18_torchvision), r3d_34, mc3_34 and
+    # IG65M's R(2+1)D-34 (kvideo: r2plus1d_34).
+    assert counts == [33_371_472, 11_695_440, 31_505_325, 63_681_104, 21_951_056, 63_697_175]
+
+
+def test_bn_epsilon_is_the_weights_and_carried_in_the_config():
+    # Caffe2's 1e-3 for the IG65M layout, PyTorch's 1e-5 elsewhere.
+    small = dict(stage_depths=(1, 1), stage_widths=(8, 16), stage_conv_types=("3d", "2plus1d"))
+    ig65m = resnet3d_backbone("r2plus1d_34", **small)
+    torchvision = resnet3d_backbone("r3d_18", **small)
+    for backbone, epsilon in ((ig65m, 1e-3), (torchvision, 1e-5)):
+        norms = [x for x in backbone.layers if isinstance(x, keras.layers.BatchNormalization)]
+        assert norms and {x.epsilon for x in norms} == {epsilon}
+        assert {x.momentum for x in norms} == {0.9}  # PyTorch's 0.1 on the new value
+        assert backbone.get_config()["bn_epsilon"] == epsilon
+    revived = run_config_round_trip(ig65m)
+    assert revived.get_layer("stem_spatial_bn").epsilon == 1e-3
+    with pytest.raises(ValueError, match="bn_epsilon=0"):
+        ResNet3DBackbone(bn_epsilon=0)
 
 
 def test_midplanes_formula_and_modes():

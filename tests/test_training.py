@@ -62,6 +62,10 @@ def test_run_writes_its_artefacts_and_finished_run_is_not_retrained(motion_demo_
         "training_curves.png",
         "model.keras",
         "test_evaluation.json",
+        "test_evaluation.txt",
+        "test_confusion.png",
+        "test_precision_recall.png",
+        "test_misclassified.tsv",
         "validation_videos.txt",
         "checkpoints/last.keras",
         "checkpoints/best_validation.keras",
@@ -71,6 +75,15 @@ def test_run_writes_its_artefacts_and_finished_run_is_not_retrained(motion_demo_
     assert not (tmp_path / "backup").exists()  # removed once training finished
     labels = (tmp_path / "labels.txt").read_text().split()
     assert labels[0] == "moving_up" and len(labels) == 6
+    report = json.loads((tmp_path / "test_evaluation.json").read_text())
+    assert report["top1"] == first["test_top1"] and report["mAP"] == first["test_mAP"]
+    assert report["views_per_video"] == 1 and report["split"] == "test"
+    # The misclassified videos are named by their ids, listed in the TSV too.
+    wrong = [row["video_id"] for row in report["misclassified"]]
+    assert len(wrong) == round((1 - report["top1"]) * 72)
+    assert all(video_id.startswith("test_") for video_id in wrong)
+    tsv = (tmp_path / "test_misclassified.tsv").read_text().splitlines()
+    assert [line.split("\t")[0] for line in tsv[1:]] == wrong
 
     again = train_and_evaluate(experiment, tmp_path)
     assert again["test_top1"] == first["test_top1"]
@@ -148,6 +161,7 @@ def test_train_main_rejects_bad_flags(flags, message, tmp_path):
     assert not (tmp_path / "metrics.csv").exists()
 
 
+@pytest.mark.slow  # test_models trains every head on a 2D backbone; this adds train_main
 def test_a_per_frame_model_with_a_chosen_head_trains_from_the_registry(motion_demo_dir, tmp_path):
     import keras
 

@@ -162,6 +162,7 @@ def make_clip_dataset(
     input_context: tf.distribute.InputContext | None = None,
     repeat: bool = False,
     skip_examples: int = 0,
+    with_video_ids: bool = False,
 ) -> tf.data.Dataset:
     """Batches of `(clips, labels)` from stored examples.
 
@@ -199,6 +200,8 @@ def make_clip_dataset(
             batching, so that batches run on across epochs (training only).
         skip_examples: skip this many examples of the global order first, before any
             decoding (a resumed run: `steps * batch_size`).
+        with_video_ids: also yield each clip's `video_id`, for evaluation reports that name
+            videos. Nothing else changes.
 
     Returns:
         A dataset of `({"video": clips}, labels)`, for a model that starts with
@@ -207,7 +210,9 @@ def make_clip_dataset(
         batch was cut at (`crop_size` where the pipeline resizes, see the module
         docstring); test clips are the same when there is one view, else
         `(batch, views, frames, h, w, 3)` with `views = num_clips * num_test_crops` ordered
-        clip-major (`kvideo.data.views`). Labels are int32 `(batch,)`.
+        clip-major (`kvideo.data.views`). Labels are int32 `(batch,)`. With
+        `with_video_ids`, `(features, labels, video_ids)` with string `(batch,)` ids (not
+        for `model.fit`/`evaluate`, which would read them as sample weights).
     """
     storage.check_storage(storage_kind)
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -260,7 +265,15 @@ def make_clip_dataset(
     gate = _validity_gate(storage_kind, skip_log)
     stream = stream.filter(lambda example, seed, batch_seed: gate(example))
     clips = stream.map(
-        _clip_fn(storage_kind, training, clip_sampling, augmentation, skip_log, resize_here),
+        _clip_fn(
+            storage_kind,
+            training,
+            clip_sampling,
+            augmentation,
+            skip_log,
+            resize_here,
+            with_video_ids,
+        ),
         num_parallel_calls=num_parallel_calls,
         deterministic=True,
     )
@@ -288,20 +301,19 @@ def make_clip_dataset(
 _BATCH_SEED_SALT = 0x6B76
 
 
-def _shape_key(features, label):
-    del label
+def _shape_key(features, *rest):
+    del rest  # the label, and the video id when there is one
     shape = tf.shape(features[inputs.VIDEO], out_type=tf.int64)
     return shape[-3] * (1 << 20) + shape[-2]
 
 
-def _is_ok(features, label, ok):
-    del features, label
-    return ok
+# A bytes-storage clip is (features, label, ok[, video_id]).
+def _is_ok(*clip):
+    return clip[2]
 
 
-def _drop_ok(features, label, ok):
-    del ok
-    return features, label
+def _drop_ok(*clip):
+    return clip[:2] + clip[3:]
 
 
 def _validity_gate(storage_kind: str, skip_log: SkipLog):
@@ -356,6 +368,7 @@ def _clip_fn(
     augmentation: Augmentation,
     skip_log: SkipLog,
     resize_here: bool,
+    with_video_ids: bool = False,
 ):
     size = augmentation.crop_size
 
@@ -424,8 +437,10 @@ def _clip_fn(
                 views = augment.resize(views, size)  # bytes storage: every video its own size
         features = {inputs.VIDEO: views}
         label = tf.cast(example["label"], tf.int32)
+        ids = (example["video_id"],) if with_video_ids else ()
         if storage_kind == storage.JPEG:
-            return features, label  # a JPEG decode error raises; ignore_errors drops the clip
-        return features, label, ok
+            # A JPEG decode error raises; ignore_errors drops the clip.
+            return (features, label, *ids)
+        return (features, label, ok, *ids)
 
     return fn

@@ -9,13 +9,17 @@
 
 * `registry.py`: ``MODELS`` (name -> `ModelSpec`), `list_presets`, `get_model_spec`; no
   TensorFlow, so listings and ``--help`` are instant.
-* a family is a folder: ``resnet3d/`` (R3D, MC3, R(2+1)D), ``per_frame/`` (2D networks on
-  every frame: TSN, LRCN, CNN + Transformer).
+* a family is a folder: ``resnet3d/`` (R3D, MC3, R(2+1)D; non-local blocks),
+  ``per_frame/`` (2D networks on every frame: TSN, LRCN, CNN + Transformer), ``c3d/``.
+  A family's ``convert_<source>.py`` modules import published checkpoints.
 * `heads.py`: pooling, segmental consensus, recurrent, Transformer heads.
 * `video_classifier.py`: `VideoClassifier` (any backbone, any head, one named input),
   `FusionClassifier` (weighted score fusion of several named inputs),
   `build_video_classifier`.
-* `weights.py`: pretrained weights, apart from the architectures.
+* `multi_head.py`: `MultiHeadClassifier` (one backbone, a head per dataset; each head
+  exportable as a `VideoClassifier`).
+* `weights.py`: pretrained weights, apart from the architectures; `conversion.py`: what
+  the checkpoint converters share.
 * `outputs.py`: whether a model emits logits or probabilities, decided once.
 
 Names load on first use (the registry without TensorFlow).
@@ -34,9 +38,11 @@ _EXPORTS = {
     "ResNet3DBackbone": "kvideo.models.resnet3d.resnet3d_backbone",
     "resnet3d_backbone": "kvideo.models.resnet3d.resnet3d_backbone",
     "ResNet2DBackbone": "kvideo.models.per_frame.resnet2d_backbone",
+    "C3DBackbone": "kvideo.models.c3d.c3d_backbone",
     "VideoClassifier": "kvideo.models.video_classifier",
     "FusionClassifier": "kvideo.models.video_classifier",
     "build_video_classifier": "kvideo.models.video_classifier",
+    "MultiHeadClassifier": "kvideo.models.multi_head",
     "WEIGHTS": "kvideo.models.weights",
     "PretrainedWeights": "kvideo.models.weights",
     "output_kind": "kvideo.models.outputs",
@@ -62,6 +68,7 @@ __all__ = sorted(
 
 if TYPE_CHECKING:
     from kvideo.layers.clip_preprocessing import ClipPreprocessing
+    from kvideo.models.c3d.c3d_backbone import C3DBackbone
     from kvideo.models.heads import HEADS
     from kvideo.models.outputs import output_kind, outputs_logits, to_probabilities
     from kvideo.models.per_frame.resnet2d_backbone import ResNet2DBackbone

@@ -22,7 +22,8 @@ Heads and their arguments (``head_args``):
 * ``"recurrent"``: ``cell`` (``"lstm"``/``"gru"``), ``units``, ``num_layers``,
   ``readout`` (``"last"``/``"average"``).
 * ``"transformer"``: ``num_layers``, ``num_heads``, ``width``, ``mlp_ratio``,
-  ``attention_dropout``, ``tokens`` (``"frames"``/``"spacetime"``).
+  ``attention_dropout``, ``tokens`` (``"frames"``/``"spacetime"``), ``pool_size``
+  (``(t, h, w)`` average pooling of a feature map before it is tokenised).
 
 Average consensus over per-frame logits is what the literature calls *late fusion*: the
 mean of per-frame class scores. It is the ``"consensus"`` head with ``mode="avg"``.
@@ -31,12 +32,13 @@ mean of per-frame class scores. It is the ``"consensus"`` head with ``mode="avg"
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
 from keras import layers
 
+from kvideo.layers.pooling import Pooling3D
 from kvideo.layers.sequence import ClassToken, PositionEmbedding, SegmentConsensus, SpatialAverage
 
 HEAD_DTYPE = "float32"
@@ -176,6 +178,7 @@ def transformer_head(
     mlp_ratio: float = 4.0,
     attention_dropout: float = 0.0,
     tokens: str = "frames",
+    pool_size: Sequence[int] | None = None,
 ) -> Any:
     """A Transformer encoder over tokens with a class token; Dense on the class token.
 
@@ -185,10 +188,26 @@ def transformer_head(
     feature size), a learned class token is prepended, learned position embeddings added,
     then ``num_layers`` pre-norm encoder blocks (multi-head self-attention and a GELU MLP
     of ``mlp_ratio * width``, each residual) and a final LayerNorm.
+
+    ``pool_size=(t, h, w)`` first averages a feature map over ``t x h x w`` windows
+    (strides equal to the window; ``"same"`` padding, so edge windows average the
+    positions they cover): fewer, coarser tokens, e.g. ``(1, 2, 2)`` turns a 3D ResNet's
+    ``2x7x7`` map at 112 px into ``2x4x4 = 32`` spacetime tokens instead of 98.
     """
     if tokens not in TOKENS:
         raise ValueError(f"`tokens` must be one of {TOKENS}. Received: tokens={tokens!r}")
     _check_positive(num_layers=num_layers, num_heads=num_heads)
+    if pool_size is not None:
+        if len(features.shape) != 5:
+            raise ValueError(
+                "`pool_size` pools a feature map (batch, frames, height, width, features) "
+                f"before it is tokenised. Received: features of shape {tuple(features.shape)}, "
+                f"pool_size={pool_size!r}"
+            )
+        # Pooling3D: average pooling from builtin TFLite ops (AveragePooling3D is Flex).
+        features = Pooling3D(
+            pool_size, padding="same", mode="average", name="token_pool", dtype=HEAD_DTYPE
+        )(features)
     if tokens == "spacetime":
         if len(features.shape) != 5 or None in features.shape[1:]:
             raise ValueError(

@@ -9,9 +9,13 @@ families' ``presets.py`` import no TensorFlow, so `list_presets()` and
 
 from __future__ import annotations
 
+from kvideo.models.c3d.presets import MODELS as _C3D
+from kvideo.models.inflated.presets import MODELS as _INFLATED
 from kvideo.models.per_frame.presets import MODELS as _PER_FRAME
 from kvideo.models.resnet3d.presets import MODELS as _RESNET3D
 from kvideo.models.spec import ModelSpec
+from kvideo.models.timesformer.presets import MODELS as _TIMESFORMER
+from kvideo.models.videomae.presets import MODELS as _VIDEOMAE
 
 
 def _merge(*families: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
@@ -28,7 +32,9 @@ def _merge(*families: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
 
 
 #: Every registered model, by name.
-MODELS: dict[str, ModelSpec] = _merge(_RESNET3D, _PER_FRAME)
+MODELS: dict[str, ModelSpec] = _merge(
+    _RESNET3D, _PER_FRAME, _INFLATED, _C3D, _TIMESFORMER, _VIDEOMAE
+)
 
 
 def list_presets(family: str | None = None) -> dict[str, ModelSpec]:

@@ -57,6 +57,42 @@ def backbone_input_kind(backbone: keras.Model) -> str:
     )
 
 
+def classifier_trunk(
+    backbone: keras.Model,
+    preprocessing: keras.layers.Layer | None,
+    input_name: str,
+    num_frames: int | None,
+) -> tuple[Any, Any]:
+    """A classifier's input and its backbone's features, ``(clips, features)``: the named
+    input (uint8 clips of any size when `preprocessing` is given), then `preprocessing`,
+    then the backbone, on every frame for a 2D one (`VideoClassifier`, and
+    `MultiHeadClassifier` before its heads)."""
+    kind = backbone_input_kind(backbone)
+    backbone_shape = tuple(backbone.inputs[0].shape[1:])
+    if kind == spec.CLIP:
+        frames = backbone_shape[0]
+        if num_frames is not None and frames is not None and frames != num_frames:
+            raise ValueError(
+                f"The backbone takes clips of {frames} frames. Received: {num_frames=}"
+            )
+        frames = frames if frames is not None else num_frames
+        frame_shape = backbone_shape[1:]
+    else:
+        frames, frame_shape = num_frames, backbone_shape
+    if preprocessing is None:
+        clips = keras.Input((frames, *frame_shape), name=input_name)
+        x = clips
+    else:
+        clips = keras.Input((frames, None, None, frame_shape[-1]), dtype="uint8", name=input_name)
+        x = preprocessing(clips)
+    if kind == spec.CLIP:
+        features = backbone(x)
+    else:
+        frame_features = backbone(FramesToBatch(name="frames_to_batch")(x))
+        features = BatchToFrames(name="batch_to_frames")([frame_features, x])
+    return clips, features
+
+
 @keras.saving.register_keras_serializable(package="kvideo")
 class VideoClassifier(keras.Model):
     """A classifier on one named input: ``[preprocessing ->] backbone -> head``.
@@ -101,7 +137,7 @@ class VideoClassifier(keras.Model):
         num_frames: int | None = None,
         **kwargs: Any,
     ) -> None:
-        kind = backbone_input_kind(backbone)
+        backbone_input_kind(backbone)  # a wrong backbone fails before anything else
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"`num_classes` must be a positive int. Received: {num_classes=}")
         if (
@@ -120,30 +156,7 @@ class VideoClassifier(keras.Model):
         head_args = dict(head_args or {})
 
         # === Functional model ===
-        backbone_shape = tuple(backbone.inputs[0].shape[1:])
-        if kind == spec.CLIP:
-            frames = backbone_shape[0]
-            if num_frames is not None and frames is not None and frames != num_frames:
-                raise ValueError(
-                    f"The backbone takes clips of {frames} frames. Received: {num_frames=}"
-                )
-            frames = frames if frames is not None else num_frames
-            frame_shape = backbone_shape[1:]
-        else:
-            frames, frame_shape = num_frames, backbone_shape
-        if preprocessing is None:
-            clips = keras.Input((frames, *frame_shape), name=input_name)
-            x = clips
-        else:
-            clips = keras.Input(
-                (frames, None, None, frame_shape[-1]), dtype="uint8", name=input_name
-            )
-            x = preprocessing(clips)
-        if kind == spec.CLIP:
-            features = backbone(x)
-        else:
-            frame_features = backbone(FramesToBatch(name="frames_to_batch")(x))
-            features = BatchToFrames(name="batch_to_frames")([frame_features, x])
+        clips, features = classifier_trunk(backbone, preprocessing, input_name, num_frames)
         scores = heads.apply_head(
             head,
             features,

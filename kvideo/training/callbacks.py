@@ -46,8 +46,14 @@ def plot_training_curves(csv_path: str | os.PathLike, png_path: str | os.PathLik
     for ax, metric in zip(axes, ("loss", "top1"), strict=True):
         for prefix, style in (("", "-"), ("val_", "--")):
             key = prefix + metric
-            if key in rows[0]:
-                ax.plot(epochs, [float(r[key]) for r in rows], style, label=key)
+            # Keras's CSVLogger writes "NA" for val_* columns in runs without validation.
+            points = [
+                (e, float(r[key]))
+                for e, r in zip(epochs, rows, strict=True)
+                if r.get(key, "NA") != "NA"
+            ]
+            if points:
+                ax.plot(*zip(*points, strict=True), style, label=key)
         ax.set_xlabel("epoch")
         if metric == "loss":
             ax.set_yscale("log")  # an early validation spike would flatten the rest

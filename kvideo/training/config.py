@@ -8,9 +8,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from kvideo.data.config import Augmentation, ClipSampling
+from kvideo.data.mixing import Mixing
 from kvideo.models.registry import get_model_spec
 from kvideo.models.spec import HEAD_NAMES
 
@@ -19,6 +22,9 @@ LOOPS = ("auto", "fit", "custom")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 WEIGHT_DECAY_KINDS = ("l2", "decoupled")
+INTERLEAVES = ("alternate", "ratio")  # of batches from several datasets
+# "split<n>" in a dataset config name: the official split it holds (ucf101_kvideo/split1_jpeg).
+_SPLIT = re.compile(r"(?<![A-Za-z0-9])split(\d+)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +47,8 @@ class DataConfig:
         augmentation: spatial transform for training and test.
         shuffle_buffer: encoded examples held for shuffling, on top of the shuffled order
             of the dataset's files (see `make_clip_dataset` for what that costs in memory).
+        mixing: Mixup/CutMix over training clips and label smoothing
+            (`kvideo.data.mixing`); None trains on the labels as they are.
     """
 
     dataset: str = "motion_demo/jpeg"
@@ -53,6 +61,7 @@ class DataConfig:
     clip_sampling: ClipSampling = ClipSampling()
     augmentation: Augmentation = Augmentation()
     shuffle_buffer: int = 64
+    mixing: Mixing | None = None
 
     def __post_init__(self):
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -83,6 +92,10 @@ class ModelConfig:
         mean, std: per-channel statistics of [0, 1] pixels that the model's first layer
             normalises with; None keeps the model's (the statistics of its weights). The
             model resizes clips to the data's `crop_size`.
+        partial_bn: freeze every BatchNormalization layer but the first after the
+            weights are loaded (TSN's partial BN, `kvideo.models.per_frame.partial_bn`).
+        backbone_args: overrides of the registered backbone's arguments, e.g.
+            ``{"drop_path_rate": 0.2, "gradient_checkpointing": True}``.
     """
 
     preset: str = "r2plus1d_18"
@@ -92,6 +105,8 @@ class ModelConfig:
     weights: str | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    partial_bn: bool = False
+    backbone_args: dict[str, Any] | None = None
 
     def __post_init__(self):
         get_model_spec(self.preset)  # a clear error listing every name, before any work
@@ -120,6 +135,9 @@ class OptimizerConfig:
             or "cosine" (to zero at the last epoch).
         warmup_epochs: linear warmup from 0, counted in epochs (may be fractional).
         clipnorm: clip each gradient's norm (None = off).
+        layer_decay: with "adamw", layer-wise learning-rate decay for transformers
+            (`kvideo.training.optimizers.LayerDecayAdamW`, which also exempts biases,
+            norms and embeddings from weight decay); None keeps Keras's AdamW.
     """
 
     name: str = "sgd"
@@ -132,6 +150,7 @@ class OptimizerConfig:
     step_epochs: tuple[int, ...] = ()
     step_factor: float = 0.1
     clipnorm: float | None = None
+    layer_decay: float | None = None
 
     def __post_init__(self):
         if self.name not in OPTIMIZERS:
@@ -158,6 +177,12 @@ class OptimizerConfig:
             )
         if self.weight_decay < 0:
             raise ValueError(f"`weight_decay` must be >= 0. Received: {self.weight_decay}")
+
+        if self.layer_decay is not None and (self.name != "adamw" or not 0 < self.layer_decay <= 1):
+            raise ValueError(
+                "`layer_decay` needs name='adamw' and a value in (0, 1]. "
+                f"Received: layer_decay={self.layer_decay!r}, name={self.name!r}"
+            )
 
     @property
     def decay_kind(self) -> str:
@@ -224,6 +249,48 @@ class Experiment:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
 
+def experiment_from_json(text: str) -> Experiment:
+    """The `Experiment` that `Experiment.to_json` wrote (e.g. a run's ``experiment.json``).
+
+    Raises:
+        ValueError: for a setting this version does not know.
+    """
+    return _from_dict(Experiment, json.loads(text))
+
+
+def _from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """A frozen settings dataclass from its `dataclasses.asdict` form (JSON lists -> tuples:
+    every sequence in the settings is a tuple)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"Unknown {cls.__name__} settings {unknown}. Received: {values}")
+    kwargs = {}
+    for name, value in values.items():
+        default = fields[name].default
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            value = _from_dict(type(default), value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def split_datasets(dataset: str, splits: Sequence[int] = (1, 2, 3)) -> list[str]:
+    """The dataset config of each split: ``"ucf101_kvideo/split1_jpeg"`` ->
+    ``[".../split1_jpeg", ".../split2_jpeg", ".../split3_jpeg"]``.
+
+    Raises:
+        ValueError: when the name has no ``split<n>`` to replace.
+    """
+    if len(_SPLIT.findall(dataset)) != 1:
+        raise ValueError(
+            "The split protocol needs a dataset whose config names one official split, "
+            f"e.g. 'ucf101_kvideo/split1_jpeg'. Received: dataset={dataset!r}"
+        )
+    return [_SPLIT.sub(f"split{n}", dataset) for n in splits]
+
+
 def check_experiment(experiment: Experiment) -> None:
     """What can be checked before any work: the directories the data comes from.
 
@@ -285,3 +352,66 @@ def replace_fields(experiment: Experiment, **overrides: Any) -> Experiment:
     return dataclasses.replace(
         experiment, data=data, model=model, optimizer=optimizer, **updates[()]
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiDatasetExperiment:
+    """Several datasets, one backbone.
+
+    Attributes:
+        tasks: ``(head name, experiment)`` pairs; each experiment's data settings feed its
+            head (and its batch size its batches). The first experiment's model,
+            optimizer, epochs and seed are the run's; every experiment must cut clips
+            of the same length and crop size.
+        interleave: how batches of the datasets follow each other: ``"alternate"`` or
+            ``"ratio"`` (`kvideo.training.multi_dataset`).
+        ratio: the share of batches of each dataset with ``"ratio"``; default: in
+            proportion to the datasets' training videos.
+        loss_weights: one weight per head (default 1 each).
+    """
+
+    tasks: tuple[tuple[str, Experiment], ...]
+    interleave: str = "alternate"
+    ratio: tuple[float, ...] | None = None
+    loss_weights: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        names = [name for name, _ in self.tasks]
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise ValueError(f"Two tasks or more, with distinct names. Received: {names}")
+        if self.interleave not in INTERLEAVES:
+            raise ValueError(
+                f"`interleave` must be one of {INTERLEAVES}. Received: {self.interleave!r}"
+            )
+        for field in ("ratio", "loss_weights"):
+            values = getattr(self, field)
+            if values is not None and (
+                len(values) != len(names) or any(v < 0 for v in values) or not sum(values) > 0
+            ):
+                raise ValueError(
+                    f"`{field}` needs one non-negative number per task ({len(names)}), not all "
+                    f"zero. Received: {field}={values}"
+                )
+        mixed = [name for name, e in self.tasks if e.data.mixing is not None]
+        if mixed:
+            # The heads' targets are class indices; soft targets would need one per head.
+            raise ValueError(
+                f"Mixup/CutMix and label smoothing are not for multi-dataset runs yet. "
+                f"Received: `mixing` set for {mixed}"
+            )
+        shapes = {
+            (e.data.clip_sampling.clip_length, e.data.augmentation.crop_size) for _, e in self.tasks
+        }
+        if len(shapes) != 1:
+            raise ValueError(
+                "Every task must cut clips of one length and crop size (one backbone input). "
+                f"Received: (clip length, crop size) = {sorted(shapes)}"
+            )
+
+    @property
+    def main(self) -> Experiment:
+        return self.tasks[0][1]
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.tasks]

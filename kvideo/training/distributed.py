@@ -225,8 +225,23 @@ def train_custom_loop(
             print(message, flush=True)
 
     from_logits = _outputs_logits(model)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits, reduction=None)
+    sparse_loss = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=from_logits, reduction=None
+    )
+    soft_loss = keras.losses.CategoricalCrossentropy(from_logits=from_logits, reduction=None)
     k = top_k or 1
+
+    def loss_fn(labels, outputs):
+        # Class indices, or probability targets (Mixup/CutMix, label smoothing).
+        if labels.shape.rank == 2:
+            return soft_loss(labels, outputs)
+        return sparse_loss(labels, outputs)
+
+    def true_class(labels):
+        # For accuracy: the class of largest target, as Keras's CategoricalAccuracy.
+        if labels.shape.rank == 2:
+            return tf.argmax(labels, axis=-1, output_type=tf.int32)
+        return tf.cast(labels, tf.int32)
 
     def step_fn(features, labels):
         with tf.GradientTape() as tape:
@@ -241,7 +256,7 @@ def train_custom_loop(
         variables = model.trainable_variables
         gradients = tape.gradient(scaled, variables)
         optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        labels = tf.cast(labels, tf.int32)
+        labels = true_class(labels)
         top1 = tf.math.in_top_k(labels, outputs, 1)
         topk = tf.math.in_top_k(labels, outputs, k)
         return tf.stack(
@@ -266,10 +281,11 @@ def train_custom_loop(
     @tf.function(reduce_retracing=True)
     def validation_step(features, labels):
         outputs = tf.cast(model(features, training=False), tf.float32)
-        labels = tf.cast(labels, tf.int32)
+        loss = tf.reduce_sum(loss_fn(labels, outputs))
+        labels = true_class(labels)
         return tf.stack(
             [
-                tf.cast(tf.reduce_sum(loss_fn(labels, outputs)), tf.float64),
+                tf.cast(loss, tf.float64),
                 tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, outputs, 1), tf.float64)),
                 tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, outputs, k), tf.float64)),
                 tf.cast(tf.size(labels), tf.float64),

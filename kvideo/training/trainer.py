@@ -18,7 +18,13 @@ The output directory holds everything a run makes and is also its resume point:
     steps.csv                  training loss of every step (custom loop only)
     training_curves.png
     model.keras                the final model (its presence means training finished)
-    test_evaluation.json       multi-view accuracy on the test split, per class, confusion
+    test_evaluation.json       the test split's report (`kvideo.training.evaluate`): video-
+                               and clip-level accuracy, per-class precision, recall, F1, AP,
+                               mAP, confusion counts, misclassified videos with their scores
+    test_evaluation.txt        the same, summarised for reading
+    test_confusion.png         the confusion matrix, rows normalised
+    test_precision_recall.png  a precision-recall curve per class
+    test_misclassified.tsv     the misclassified test videos with their scores
     export/                    SavedModel for TF Serving and .tflite files
 
 Nothing during training reads the test split: validation is a split of the dataset's own
@@ -41,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -55,11 +62,13 @@ import tensorflow_datasets as tfds
 
 from kvideo.data import load_examples, make_clip_dataset
 from kvideo.data.config import clip_config_dict
+from kvideo.data.mixing import soft_targets
 from kvideo.data.pipeline import SkipLog, select_videos, split_index
 from kvideo.data.preview import save_contact_sheet
 from kvideo.data.splits import holdout
 from kvideo.inputs import VIDEO
 from kvideo.models import build_video_classifier, get_model_spec, outputs_logits
+from kvideo.models.per_frame.partial_bn import partial_batch_norm
 from kvideo.training import files
 from kvideo.training.callbacks import TrainingCurves
 from kvideo.training.config import Experiment, check_experiment, replace_fields
@@ -71,12 +80,8 @@ from kvideo.training.distributed import (
     wait_for_all,
     worker_role,
 )
-from kvideo.training.evaluate import (
-    classification_report,
-    predict_video_scores,
-    top_k_for,
-    write_report,
-)
+from kvideo.training.evaluate import evaluate_classifier, top_k_for
+from kvideo.training.optimizers import layer_decay_adamw
 from kvideo.training.schedules import WarmupSchedule
 
 _log = logging.getLogger(__name__)
@@ -111,7 +116,8 @@ class Datasets:
     Attributes:
         train: repeated training batches.
         validation: one view per video of the validation videos, or None (no validation).
-        test: every evaluation view of the test split's videos.
+        test: every evaluation view of the test split's videos, as
+            `(features, labels, video_ids)` (for `predict_views`; not for `model.evaluate`).
         class_names: label names, in label order.
         num_train, num_validation: videos in each.
         skip_log: every example the pipelines dropped, with the reason.
@@ -146,7 +152,9 @@ def make_datasets(
     data = experiment.data
     skip_log = SkipLog()
 
-    def clips(examples, kind, training, sampling=data.clip_sampling, augmentation=None, **kw):
+    def clips(
+        examples, kind, training, sampling=data.clip_sampling, augmentation=None, ids=False, **kw
+    ):
         return make_clip_dataset(
             examples,
             storage_kind=kind,
@@ -157,6 +165,7 @@ def make_datasets(
             seed=experiment.seed,
             shuffle_buffer=data.shuffle_buffer,
             skip_log=skip_log,
+            with_video_ids=ids,
             **kw,
         )
 
@@ -186,23 +195,55 @@ def make_datasets(
             sampling=dataclasses.replace(data.clip_sampling, num_clips=1),
             augmentation=dataclasses.replace(data.augmentation, test_crop="center"),
         )
+    train = clips(train_examples, kind, training=True)
+    num_classes = info.features["label"].num_classes
+    if data.mixing is not None:  # Mixup/CutMix and label smoothing: probability targets
+        mix = {"mixing": data.mixing, "num_classes": num_classes, "seed": experiment.seed}
+        train = soft_targets(train, training=True, **mix)
+        if validation is not None:
+            validation = soft_targets(validation, training=False, **mix)
     test_examples, _, _ = load_examples(builder, data.test_split)
     return Datasets(
-        train=clips(train_examples, kind, training=True).repeat(),
+        train=train.repeat(),
         validation=validation,
-        test=clips(test_examples, kind, training=False),
+        test=clips(test_examples, kind, training=False, ids=True),
         class_names=list(info.features["label"].names),
         num_train=num_train,
         num_validation=num_validation,
         skip_log=skip_log,
-        make_train=lambda context, skip: clips(
-            train_examples,
-            kind,
-            training=True,
-            input_context=context,
-            repeat=True,
-            skip_examples=skip,
+        make_train=functools.partial(
+            _sharded_train, clips, train_examples, kind, experiment, num_classes
         ),
+    )
+
+
+def _sharded_train(clips, examples, kind, experiment, num_classes, context, skip_examples):
+    """`Datasets.make_train`: per-replica batches of this pipeline's share, mixed when
+    the experiment mixes (each per-replica batch on its own, with its own seed stream
+    continued after `skip_examples`)."""
+    train = clips(
+        examples,
+        kind,
+        training=True,
+        input_context=context,
+        repeat=True,
+        skip_examples=skip_examples,
+    )
+    mixing = experiment.data.mixing
+    if mixing is None:
+        return train
+    replicas = context.num_replicas_in_sync if context else 1
+    pipelines = context.num_input_pipelines if context else 1
+    pipeline_id = context.input_pipeline_id if context else 0
+    # Batches this pipeline yielded before `skip_examples`: one per replica per step.
+    skip_batches = skip_examples // experiment.batch_size * (replicas // pipelines)
+    return soft_targets(
+        train,
+        training=True,
+        mixing=mixing,
+        num_classes=num_classes,
+        seed=experiment.seed + pipeline_id,
+        skip_batches=skip_batches,
     )
 
 
@@ -233,7 +274,7 @@ def build_model(experiment: Experiment, num_classes: int) -> keras.Model:
     data, config = experiment.data, experiment.model
     spec = get_model_spec(config.preset)
     crop = data.augmentation.crop_size
-    return build_video_classifier(
+    model = build_video_classifier(
         config.preset,
         num_classes,
         head=config.head,
@@ -243,7 +284,11 @@ def build_model(experiment: Experiment, num_classes: int) -> keras.Model:
         mean=config.mean,
         std=config.std,
         weights=config.weights,
+        **(config.backbone_args or {}),
     )
+    if config.partial_bn:
+        partial_batch_norm(model)
+    return model
 
 
 def make_optimizer(experiment: Experiment, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -259,6 +304,8 @@ def make_optimizer(experiment: Experiment, steps_per_epoch: int) -> keras.optimi
     )
     common = {"learning_rate": schedule, "clipnorm": config.clipnorm}
     decoupled = (config.weight_decay or None) if config.decay_kind == "decoupled" else None
+    if config.layer_decay is not None:
+        return layer_decay_adamw(config, **common)
     if config.name == "sgd":
         return keras.optimizers.SGD(momentum=config.momentum, weight_decay=decoupled, **common)
     if config.name == "adam":
@@ -297,13 +344,22 @@ def compile_model(
 ) -> None:
     """Optimizer, loss (on the model's logits or probabilities), top-1/top-k metrics."""
     add_regularization(model, experiment)
-    metrics = [keras.metrics.SparseCategoricalAccuracy(name="top1")]
+    if experiment.data.mixing is None:
+        loss = keras.losses.SparseCategoricalCrossentropy
+        top_1, top_k = (
+            keras.metrics.SparseCategoricalAccuracy,
+            keras.metrics.SparseTopKCategoricalAccuracy,
+        )
+    else:  # Mixup/CutMix and label smoothing train on class-probability targets
+        loss = keras.losses.CategoricalCrossentropy
+        top_1, top_k = keras.metrics.CategoricalAccuracy, keras.metrics.TopKCategoricalAccuracy
+    metrics = [top_1(name="top1")]
     k = top_k_for(num_classes)
     if k is not None:
-        metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}"))
+        metrics.append(top_k(k=k, name=f"top{k}"))
     model.compile(
         optimizer=make_optimizer(experiment, steps_per_epoch),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=outputs_logits(model)),
+        loss=loss(from_logits=outputs_logits(model)),
         metrics=metrics,
         jit_compile=experiment.jit_compile,
     )
@@ -411,6 +467,9 @@ def _train_and_evaluate(
     summary = {
         "test_top1": report["top1"],
         **({f"test_top{k}": report[f"top{k}"]} if k is not None else {}),
+        "test_clip_top1": report["clip_top1"],
+        "test_mean_class_accuracy": report["mean_class_accuracy"],
+        "test_mAP": report["mAP"],
         "test_videos": report["num_videos"],
         "validation_videos": datasets.num_validation,
         "train_seconds": round(train_seconds, 1),
@@ -487,16 +546,30 @@ def _quiet_training():
 def evaluate_model(
     model: keras.Model, experiment: Experiment, datasets: Datasets, path: str | os.PathLike
 ) -> dict:
-    """Multi-view evaluation on the test split, written to `path` as JSON."""
-    data = experiment.data
-    scores, labels = predict_video_scores(model, datasets.test)
-    report = classification_report(
-        scores, labels, datasets.class_names, top_k=top_k_for(len(datasets.class_names))
+    """Multi-view evaluation on the test split: the report of `evaluate_classifier`, its
+    JSON at `path` (``<name>_evaluation.json``) and its pictures and lists beside it."""
+    path = os.fspath(path)  # any tf.io.gfile path
+    name = os.path.basename(path).removesuffix(".json").removesuffix("_evaluation")
+    return evaluate_classifier(
+        model,
+        datasets.test,
+        datasets.class_names,
+        os.path.dirname(path),
+        name=name,
+        extra=evaluation_settings(experiment),
     )
-    report["split"] = data.test_split
-    report["views_per_video"] = data.clip_sampling.num_clips * data.augmentation.num_test_crops
-    write_report(report, path)
-    return report
+
+
+def evaluation_settings(experiment: Experiment) -> dict:
+    """What the report states about how it was made: dataset, split, views, model."""
+    data = experiment.data
+    return {
+        "dataset": data.dataset,
+        "split": data.test_split,
+        "model": experiment.model.preset,
+        "clip_sampling": dataclasses.asdict(data.clip_sampling),
+        "test_crop": data.augmentation.test_crop,
+    }
 
 
 def _callbacks(output_dir: str, validation: bool) -> list[keras.callbacks.Callback]:

@@ -51,12 +51,16 @@ class ResNet2DBackbone(keras.Model):
     """A 2D ResNet of basic blocks without a head (functional model).
 
     A ``3x3`` stride-2 stem, then stages of basic blocks; every stage after the first
-    halves height and width. Output: the feature map ``(B, H / 2^n, W / 2^n, F)``.
+    halves height and width. Output: the feature map ``(B, H / 2^n, W / 2^n, F)``, or
+    with `fc_units` a vector ``(B, fc_units)``: the flattened map through a Dense layer
+    and ReLU, as CaffeNet's fc6 that LRCN reads (it keeps where things are in the frame,
+    which averaging the map over space would lose; needs a fixed input size).
 
     Args:
         stage_depths: blocks per stage.
         stage_widths: output channels per stage.
         stem_width: stem output channels.
+        fc_units: width of the fully connected layer on the flattened map (None: none).
         input_shape: ``(height, width, channels)``; ``None`` height/width stay dynamic.
         **kwargs: ``name``/``trainable`` for ``keras.Model``.
     """
@@ -66,6 +70,7 @@ class ResNet2DBackbone(keras.Model):
         stage_depths: Sequence[int] = (1, 1, 1),
         stage_widths: Sequence[int] = (16, 32, 64),
         stem_width: int = 16,
+        fc_units: int | None = None,
         input_shape: Sequence[int | None] = (None, None, 3),
         **kwargs: Any,
     ) -> None:
@@ -88,16 +93,29 @@ class ResNet2DBackbone(keras.Model):
                 "`input_shape` must be (height, width, channels) with a known channel count. "
                 f"Received: input_shape={input_shape}"
             )
+        if fc_units is not None and (
+            isinstance(fc_units, bool) or not isinstance(fc_units, int) or fc_units < 1
+        ):
+            raise ValueError(f"`fc_units` must be None or a positive int. Received: {fc_units=}")
+        if fc_units is not None and None in input_shape[:2]:
+            raise ValueError(
+                "`fc_units` flattens the feature map, so the input needs a fixed height and "
+                f"width. Received: input_shape={input_shape}"
+            )
         inputs = keras.Input(shape=input_shape, name="frames")
         x = conv_bn_relu(inputs, stem_width, 3, 2, name="stem")
         for i, (depth, width) in enumerate(zip(stage_depths, stage_widths, strict=True)):
             for j in range(depth):
                 strides = 2 if i > 0 and j == 0 else 1
                 x = basic_block_2d(x, width, strides, name=f"stage{i + 1}_block{j + 1}")
+        if fc_units is not None:
+            x = layers.Flatten(name="flatten")(x)
+            x = layers.Dense(fc_units, activation="relu", name="fc")(x)
         super().__init__(inputs=inputs, outputs=x, **kwargs)
         self.stage_depths = stage_depths
         self.stage_widths = stage_widths
         self.stem_width = stem_width
+        self.fc_units = fc_units
         self.frame_shape = input_shape  # `input_shape` is a read-only Model property.
 
     def get_config(self) -> dict[str, Any]:
@@ -107,6 +125,7 @@ class ResNet2DBackbone(keras.Model):
                 "stage_depths": list(self.stage_depths),
                 "stage_widths": list(self.stage_widths),
                 "stem_width": self.stem_width,
+                "fc_units": self.fc_units,
                 "input_shape": list(self.frame_shape),
             }
         )

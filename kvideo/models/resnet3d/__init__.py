@@ -1,4 +1,7 @@
-"""ResNet-3D family: R3D, MC3 and R(2+1)D backbones (torchvision layout).
+"""ResNet-3D family: R3D, MC3 and R(2+1)D backbones (torchvision layout), non-local blocks.
+
+Converters: ``convert_torchvision.py`` (torchvision's checkpoints), ``convert_vmz.py``
+(IG65M / VMZ R(2+1)D).
 
 Names load on first use, so that the registry (`presets.py`) is readable without
 TensorFlow.
@@ -16,6 +19,9 @@ _EXPORTS = {
     "r2plus1d_midplanes": "kvideo.models.resnet3d.blocks",
     "stem_2plus1d": "kvideo.models.resnet3d.blocks",
     "stem_3d": "kvideo.models.resnet3d.blocks",
+    "NonLocalAttention": "kvideo.models.resnet3d.nonlocal_block",
+    "check_nonlocal_blocks": "kvideo.models.resnet3d.nonlocal_block",
+    "nonlocal_block": "kvideo.models.resnet3d.nonlocal_block",
     "MODELS": "kvideo.models.resnet3d.presets",
     "PRESETS": "kvideo.models.resnet3d.presets",
     "STAGE_DEPTHS": "kvideo.models.resnet3d.presets",
@@ -36,6 +42,11 @@ if TYPE_CHECKING:
         r2plus1d_midplanes,
         stem_2plus1d,
         stem_3d,
+    )
+    from kvideo.models.resnet3d.nonlocal_block import (
+        NonLocalAttention,
+        check_nonlocal_blocks,
+        nonlocal_block,
     )
     from kvideo.models.resnet3d.presets import (
         MODELS,

@@ -6,7 +6,7 @@ block does not know which convolution it uses: a *convolution builder* is passed
 (``conv_3d``, ``conv_no_temporal`` or ``conv_2plus1d``, possibly bound with
 ``functools.partial``), following the layout of torchvision's
 ``torchvision.models.video.resnet``, layer for layer, so that a converter can map its
-checkpoints onto these layers (no converter exists yet; see `kvideo.models.weights`).
+checkpoints onto these layers (``convert_torchvision.py``, ``convert_vmz.py``).
 
 Only ``keras.layers`` are used, and only layers that the TFLite converter lowers to
 builtin ops (Conv3D, ZeroPadding3D -> PAD, BatchNormalization, ReLU, Add). In
@@ -16,13 +16,16 @@ particular there is no MaxPool3D, which would need Select TF (Flex) ops.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import keras
 from keras import layers
 
 # PyTorch BatchNorm3d defaults (momentum=0.1 on the new value, eps=1e-5), so that
-# converted torchvision weights would give the same numbers.
+# converted torchvision weights give the same numbers. Caffe2's VMZ models (IG65M
+# R(2+1)D-34) used eps=1e-3 and the same momentum (0.9 on the running value): the
+# backbone's `bn_epsilon` carries the epsilon of the weights a preset is meant for.
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
@@ -32,9 +35,10 @@ MIDPLANES_MODES = ("per_conv", "shared")
 class ConvBuilder(Protocol):
     """Signature shared by the convolution builders.
 
-    ``builder(x, filters, strides, *, midplanes, name, dtype) -> tensor``: a convolution
-    (or a factorised one) from ``x.shape[-1]`` to ``filters`` channels with
-    ``strides = (st, sh, sw)``, without the trailing BatchNorm (the block adds it).
+    ``builder(x, filters, strides, *, midplanes, name, dtype, bn_epsilon) -> tensor``: a
+    convolution (or a factorised one) from ``x.shape[-1]`` to ``filters`` channels with
+    ``strides = (st, sh, sw)``, without the trailing BatchNorm (the block adds it);
+    `bn_epsilon` is for a BatchNorm inside a factorised one.
     """
 
     def __call__(
@@ -46,6 +50,7 @@ class ConvBuilder(Protocol):
         midplanes: int | None,
         name: str,
         dtype: Any = None,
+        bn_epsilon: float = BN_EPSILON,
     ) -> Any: ...
 
 
@@ -110,10 +115,22 @@ def padded_conv3d(
     )(x)
 
 
-def batch_norm(x: Any, *, name: str, dtype: Any = None) -> Any:
-    """Channels-last BatchNormalization with PyTorch's momentum/epsilon."""
+def batch_norm(
+    x: Any,
+    *,
+    name: str,
+    dtype: Any = None,
+    epsilon: float = BN_EPSILON,
+    gamma_initializer: str = "ones",
+) -> Any:
+    """Channels-last BatchNormalization with PyTorch's momentum and `epsilon`."""
     return layers.BatchNormalization(
-        axis=-1, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name, dtype=dtype
+        axis=-1,
+        momentum=BN_MOMENTUM,
+        epsilon=epsilon,
+        gamma_initializer=gamma_initializer,
+        name=name,
+        dtype=dtype,
     )(x)
 
 
@@ -125,13 +142,14 @@ def conv_3d(
     midplanes: int | None = None,
     name: str,
     dtype: Any = None,
+    bn_epsilon: float = BN_EPSILON,
 ) -> Any:
     """Full ``3x3x3`` convolution (R3D; torchvision ``Conv3DSimple``).
 
-    ``midplanes`` is accepted for a uniform builder signature and ignored.
-    Shape: ``(B, T, H, W, C) -> (B, T/st, H/sh, W/sw, filters)``.
+    ``midplanes`` and ``bn_epsilon`` are accepted for a uniform builder signature and
+    ignored. Shape: ``(B, T, H, W, C) -> (B, T/st, H/sh, W/sw, filters)``.
     """
-    del midplanes
+    del midplanes, bn_epsilon
     return padded_conv3d(x, filters, (3, 3, 3), strides, name=name, dtype=dtype)
 
 
@@ -143,13 +161,14 @@ def conv_no_temporal(
     midplanes: int | None = None,
     name: str,
     dtype: Any = None,
+    bn_epsilon: float = BN_EPSILON,
 ) -> Any:
     """Spatial-only ``1x3x3`` convolution (MC3 upper stages; torchvision ``Conv3DNoTemporal``).
 
-    ``midplanes`` is ignored. Pass a temporal stride of 1 (the backbone does).
-    Shape: ``(B, T, H, W, C) -> (B, T/st, H/sh, W/sw, filters)``.
+    ``midplanes`` and ``bn_epsilon`` are ignored. Pass a temporal stride of 1 (the
+    backbone does). Shape: ``(B, T, H, W, C) -> (B, T/st, H/sh, W/sw, filters)``.
     """
-    del midplanes
+    del midplanes, bn_epsilon
     return padded_conv3d(x, filters, (1, 3, 3), strides, name=name, dtype=dtype)
 
 
@@ -161,6 +180,7 @@ def conv_2plus1d(
     midplanes: int | None = None,
     name: str,
     dtype: Any = None,
+    bn_epsilon: float = BN_EPSILON,
 ) -> Any:
     """(2+1)D factorised convolution: ``1x3x3`` -> BN -> ReLU -> ``3x1x1``.
 
@@ -175,7 +195,7 @@ def conv_2plus1d(
     if midplanes is None:
         midplanes = r2plus1d_midplanes(int(x.shape[-1]), filters)
     x = padded_conv3d(x, midplanes, (1, 3, 3), (1, sh, sw), name=f"{name}_spatial", dtype=dtype)
-    x = batch_norm(x, name=f"{name}_spatial_bn", dtype=dtype)
+    x = batch_norm(x, name=f"{name}_spatial_bn", dtype=dtype, epsilon=bn_epsilon)
     x = layers.ReLU(name=f"{name}_spatial_relu", dtype=dtype)(x)
     return padded_conv3d(x, filters, (3, 1, 1), (st, 1, 1), name=f"{name}_temporal", dtype=dtype)
 
@@ -189,6 +209,7 @@ def basic_block(
     midplanes: str = "per_conv",
     name: str,
     dtype: Any = None,
+    bn_epsilon: float = BN_EPSILON,
 ) -> Any:
     """ResNet basic block: ``conv-BN-ReLU-conv-BN`` + shortcut, then ReLU.
 
@@ -202,6 +223,7 @@ def basic_block(
             like torchvision's ``BasicBlock``. Ignored by non-factorised builders.
         name: prefix of the layer names.
         dtype: dtype policy of the layers (``None``: the global policy).
+        bn_epsilon: epsilon of every BatchNorm (that of the weights to load).
 
     Returns:
         ``(B, T/st, H/sh, W/sw, C_out)`` tensor. The shortcut is a ``1x1x1`` Conv3D
@@ -214,28 +236,37 @@ def basic_block(
     mid = r2plus1d_midplanes(in_channels, filters) if midplanes == "shared" else None
 
     shortcut = x
+    bn = partial(batch_norm, dtype=dtype, epsilon=bn_epsilon)
+    conv = partial(conv_builder, midplanes=mid, dtype=dtype, bn_epsilon=bn_epsilon)
     if any(s != 1 for s in strides) or in_channels != filters:
         shortcut = padded_conv3d(
             x, filters, (1, 1, 1), strides, name=f"{name}_shortcut_conv", dtype=dtype
         )
-        shortcut = batch_norm(shortcut, name=f"{name}_shortcut_bn", dtype=dtype)
+        shortcut = bn(shortcut, name=f"{name}_shortcut_bn")
 
-    y = conv_builder(x, filters, strides, midplanes=mid, name=f"{name}_conv1", dtype=dtype)
-    y = batch_norm(y, name=f"{name}_bn1", dtype=dtype)
+    y = conv(x, filters, strides, name=f"{name}_conv1")
+    y = bn(y, name=f"{name}_bn1")
     y = layers.ReLU(name=f"{name}_relu1", dtype=dtype)(y)
-    y = conv_builder(y, filters, (1, 1, 1), midplanes=mid, name=f"{name}_conv2", dtype=dtype)
-    y = batch_norm(y, name=f"{name}_bn2", dtype=dtype)
+    y = conv(y, filters, (1, 1, 1), name=f"{name}_conv2")
+    y = bn(y, name=f"{name}_bn2")
     y = layers.Add(name=f"{name}_add", dtype=dtype)([shortcut, y])
     return layers.ReLU(name=f"{name}_out", dtype=dtype)(y)
 
 
-def stem_3d(x: Any, filters: int = 64, *, name: str = "stem", dtype: Any = None) -> Any:
+def stem_3d(
+    x: Any,
+    filters: int = 64,
+    *,
+    name: str = "stem",
+    dtype: Any = None,
+    bn_epsilon: float = BN_EPSILON,
+) -> Any:
     """R3D/MC3 stem: Conv3D ``3x7x7`` stride ``(1, 2, 2)`` -> BN -> ReLU.
 
     Shape: ``(B, T, H, W, 3) -> (B, T, H/2, W/2, filters)``.
     """
     x = padded_conv3d(x, filters, (3, 7, 7), (1, 2, 2), name=f"{name}_conv", dtype=dtype)
-    x = batch_norm(x, name=f"{name}_bn", dtype=dtype)
+    x = batch_norm(x, name=f"{name}_bn", dtype=dtype, epsilon=bn_epsilon)
     return layers.ReLU(name=f"{name}_relu", dtype=dtype)(x)
 
 
@@ -246,6 +277,7 @@ def stem_2plus1d(
     *,
     name: str = "stem",
     dtype: Any = None,
+    bn_epsilon: float = BN_EPSILON,
 ) -> Any:
     """R(2+1)D stem: ``1x7x7`` stride ``(1,2,2)`` to ``mid_filters`` -> BN -> ReLU ->
     ``3x1x1`` to ``filters`` -> BN -> ReLU (torchvision ``R2Plus1dStem``: 45 then 64).
@@ -253,10 +285,10 @@ def stem_2plus1d(
     Shape: ``(B, T, H, W, 3) -> (B, T, H/2, W/2, filters)``.
     """
     x = padded_conv3d(x, mid_filters, (1, 7, 7), (1, 2, 2), name=f"{name}_spatial", dtype=dtype)
-    x = batch_norm(x, name=f"{name}_spatial_bn", dtype=dtype)
+    x = batch_norm(x, name=f"{name}_spatial_bn", dtype=dtype, epsilon=bn_epsilon)
     x = layers.ReLU(name=f"{name}_spatial_relu", dtype=dtype)(x)
     x = padded_conv3d(x, filters, (3, 1, 1), (1, 1, 1), name=f"{name}_temporal", dtype=dtype)
-    x = batch_norm(x, name=f"{name}_temporal_bn", dtype=dtype)
+    x = batch_norm(x, name=f"{name}_temporal_bn", dtype=dtype, epsilon=bn_epsilon)
     return layers.ReLU(name=f"{name}_temporal_relu", dtype=dtype)(x)
 
 

@@ -1,10 +1,11 @@
 """ResNet-3D presets: plain dicts of :class:`ResNet3DBackbone` keyword arguments.
 
 Full-size presets follow the architectures of torchvision's ``torchvision.models.video``
-(R3D-18, MC3-18, R(2+1)D-18) and the IG65M/VMZ R(2+1)D-34 layout; with a 400-class head
-their trainable parameter counts equal the PyTorch parameter counts (see
-``tests/test_resnet3d.py``). No pretrained weights are registered for them yet (see
-`kvideo.models.weights`). ``*_tiny`` presets are small CPU variants for demos and tests.
+(R3D-18, MC3-18, R(2+1)D-18, and the same stacks at depth 34) and the IG65M/VMZ
+R(2+1)D-34 layout; with a 400-class head their trainable parameter counts equal the
+PyTorch parameter counts (see ``tests/test_resnet3d.py``). The weights they can start
+from (torchvision's Kinetics-400 checkpoints, IG65M) are listed in
+`kvideo.models.weights`. ``*_tiny`` presets are small CPU variants for demos and tests.
 
 `MODELS` registers every preset with the model registry (`kvideo.models.registry`);
 this module imports no TensorFlow, so the registry can be listed without loading it.
@@ -53,7 +54,13 @@ r2plus1d_18: dict[str, Any] = {
     "midplanes": "per_conv",
 }
 
-r2plus1d_34: dict[str, Any] = {**r2plus1d_18, "stage_depths": STAGE_DEPTHS[34]}
+# The IG65M/VMZ R(2+1)D-34 (per-conv widths, as the paper): trained in Caffe2, whose
+# batch norm epsilon was 1e-3; its weights give the published outputs only with it.
+r2plus1d_34: dict[str, Any] = {**r2plus1d_18, "stage_depths": STAGE_DEPTHS[34], "bn_epsilon": 1e-3}
+
+# torchvision's constructors at depth 34 (VideoResNet with layers=[3, 4, 6, 3]).
+r3d_34: dict[str, Any] = {**r3d_18, "stage_depths": STAGE_DEPTHS[34]}
+mc3_34: dict[str, Any] = {**mc3_18, "stage_depths": STAGE_DEPTHS[34]}
 
 # torchvision's r2plus1d_18 layout: one intermediate width per block, as its checkpoint.
 r2plus1d_18_torchvision: dict[str, Any] = {**r2plus1d_18, "midplanes": "shared"}
@@ -80,6 +87,9 @@ r2plus1d_tiny: dict[str, Any] = {
     "stem_mid_width": 11,
 }
 
+# Non-local blocks after the blocks of stages 2 and 3 (the paper puts them in res3/res4).
+r3d_nonlocal_tiny: dict[str, Any] = {**r3d_tiny, "nonlocal_blocks": ((), (1,), (1,), ())}
+
 #: All presets by name.
 PRESETS: dict[str, dict[str, Any]] = {
     "r3d_18": r3d_18,
@@ -87,9 +97,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "r2plus1d_18": r2plus1d_18,
     "r2plus1d_34": r2plus1d_34,
     "r2plus1d_18_torchvision": r2plus1d_18_torchvision,
+    "r3d_34": r3d_34,
+    "mc3_34": mc3_34,
     "r3d_tiny": r3d_tiny,
     "mc3_tiny": mc3_tiny,
     "r2plus1d_tiny": r2plus1d_tiny,
+    "r3d_nonlocal_tiny": r3d_nonlocal_tiny,
+    # Self-attention over the 3D features: r3d_tiny under a Transformer head (see _HEADS).
+    "r3d_attention_tiny": r3d_tiny,
 }
 
 
@@ -116,11 +131,23 @@ _DESCRIPTIONS = {
     "r3d_18": "R3D-18 (Tran et al. 2018), 3x3x3 convolutions",
     "mc3_18": "MC3-18: 3D convolutions in the stem and stage 1, 2D above",
     "r2plus1d_18": "R(2+1)D-18 (Tran et al. 2018), per-conv intermediate widths",
-    "r2plus1d_34": "R(2+1)D-34, the IG65M/VMZ layout",
+    "r2plus1d_34": "R(2+1)D-34, the IG65M/VMZ layout (batch norm epsilon 1e-3)",
     "r2plus1d_18_torchvision": "R(2+1)D-18 in torchvision's layout (one width per block)",
+    "r3d_34": "R3D-34: torchvision's R3D stack at depth 34",
+    "mc3_34": "MC3-34: torchvision's MC3 stack at depth 34",
     "r3d_tiny": "tiny R3D (depth 10, widths 16-128) for CPUs and tests",
     "mc3_tiny": "tiny MC3 (depth 10, widths 16-128) for CPUs and tests",
     "r2plus1d_tiny": "tiny R(2+1)D (depth 10, widths 16-128) for CPUs and tests",
+    "r3d_nonlocal_tiny": "tiny R3D with non-local blocks after stages 2 and 3",
+    "r3d_attention_tiny": "tiny R3D, Transformer head over its pooled 3D feature map",
+}
+
+#: Registered models whose default head is not global pooling: (head, head_args).
+_HEADS: dict[str, tuple[str, dict[str, Any]]] = {
+    "r3d_attention_tiny": (
+        "transformer",
+        {"tokens": "spacetime", "pool_size": (1, 2, 2), "num_heads": 4, "num_layers": 1},
+    ),
 }
 
 #: The family's entries in the model registry.
@@ -131,6 +158,8 @@ MODELS: dict[str, ModelSpec] = {
         description=_DESCRIPTIONS[name],
         build_backbone=build_backbone,
         config=config,
+        head=_HEADS.get(name, ("pool", {}))[0],
+        head_args=_HEADS.get(name, ("pool", {}))[1],
     )
     for name, config in PRESETS.items()
 }

@@ -9,12 +9,18 @@ from typing import Any
 import keras
 
 from kvideo.models.resnet3d.blocks import (
+    BN_EPSILON,
     CONV_BUILDERS,
     MIDPLANES_MODES,
     TEMPORAL_STRIDE,
     basic_block,
     stem_2plus1d,
     stem_3d,
+)
+from kvideo.models.resnet3d.nonlocal_block import (
+    NONLOCAL_MODES,
+    check_nonlocal_blocks,
+    nonlocal_block,
 )
 
 STEM_TYPES = ("3d", "2plus1d")
@@ -51,6 +57,9 @@ class ResNet3DBackbone(keras.Model):
     (``1x3x3``) convolutions. There is no max-pool (it would not lower to builtin
     TFLite ops; torchvision's video ResNets have none either).
 
+    Non-local blocks (Wang et al. 2018) can follow chosen residual blocks
+    (`nonlocal_blocks`); each starts as the identity (see `nonlocal_block`).
+
     Shapes: input ``(B, T, H, W, C)`` channels-last; output feature map
     ``(B, T', H', W', stage_widths[-1])``. For the 4-stage models on a
     ``16x112x112`` clip: stem ``16x56x56``, stages ``16x56x56 -> 8x28x28 -> 4x14x14
@@ -72,6 +81,12 @@ class ResNet3DBackbone(keras.Model):
         midplanes: ``"per_conv"`` (paper: each (2+1)D conv sizes its own ``M`` from its
             own in/out channels) or ``"shared"`` (torchvision: both convs of a block use
             ``M`` from the block's in/out channels; needed to load torchvision weights).
+        bn_epsilon: epsilon of every batch norm: ``1e-5`` (PyTorch, torchvision's
+            weights) or ``1e-3`` (Caffe2, the VMZ/IG65M weights).
+        nonlocal_blocks: per stage, the 1-based numbers of the residual blocks followed
+            by a non-local block, e.g. ``((), (1,), (1,), ())``; ``None``: none.
+        nonlocal_mode: ``"embedded_gaussian"`` or ``"dot_product"``.
+        nonlocal_sub_sample: max-pool keys and values by ``(1, 2, 2)`` in non-local blocks.
         input_shape: ``(T, H, W, C)``; ``None`` entries leave a dimension dynamic.
         dtype: dtype policy of every layer (``None``: the global policy).
         **kwargs: ``name``/``trainable`` for ``keras.Model``.
@@ -86,6 +101,10 @@ class ResNet3DBackbone(keras.Model):
         stem_width: int = 64,
         stem_mid_width: int | None = None,
         midplanes: str = "per_conv",
+        bn_epsilon: float = BN_EPSILON,
+        nonlocal_blocks: Sequence[Sequence[int]] | None = None,
+        nonlocal_mode: str = "embedded_gaussian",
+        nonlocal_sub_sample: bool = True,
         input_shape: Sequence[int | None] = (None, None, None, 3),
         dtype: Any = None,
         **kwargs: Any,
@@ -117,6 +136,19 @@ class ResNet3DBackbone(keras.Model):
             raise ValueError(
                 f"`midplanes` must be one of {MIDPLANES_MODES}. Received: {midplanes=}"
             )
+        if (
+            isinstance(bn_epsilon, bool)
+            or not isinstance(bn_epsilon, (int, float))
+            or not (bn_epsilon > 0)
+        ):
+            raise ValueError(f"`bn_epsilon` must be a positive number. Received: {bn_epsilon=}")
+        bn_epsilon = float(bn_epsilon)
+        nonlocal_blocks = check_nonlocal_blocks(nonlocal_blocks, stage_depths)
+        if nonlocal_mode not in NONLOCAL_MODES:
+            raise ValueError(
+                f"`nonlocal_mode` must be one of {NONLOCAL_MODES}. Received: {nonlocal_mode=}"
+            )
+        nonlocal_sub_sample = bool(nonlocal_sub_sample)
         input_shape = tuple(input_shape)
         if (
             len(input_shape) != 4
@@ -134,13 +166,15 @@ class ResNet3DBackbone(keras.Model):
         # === Functional model ===
         inputs = keras.Input(shape=input_shape, name="video")
         if stem_type == "3d":
-            x = stem_3d(inputs, stem_width, name="stem", dtype=dtype)
+            x = stem_3d(inputs, stem_width, name="stem", dtype=dtype, bn_epsilon=bn_epsilon)
         else:
             mid = stem_mid_width or max(1, round(45 * stem_width / 64))
-            x = stem_2plus1d(inputs, stem_width, mid, name="stem", dtype=dtype)
+            x = stem_2plus1d(
+                inputs, stem_width, mid, name="stem", dtype=dtype, bn_epsilon=bn_epsilon
+            )
 
-        for i, (depth, width, conv_type) in enumerate(
-            zip(stage_depths, stage_widths, stage_conv_types, strict=True)
+        for i, (depth, width, conv_type, nonlocal_after) in enumerate(
+            zip(stage_depths, stage_widths, stage_conv_types, nonlocal_blocks, strict=True)
         ):
             block = partial(
                 basic_block,
@@ -148,15 +182,22 @@ class ResNet3DBackbone(keras.Model):
                 conv_builder=CONV_BUILDERS[conv_type],
                 midplanes=midplanes,
                 dtype=dtype,
+                bn_epsilon=bn_epsilon,
             )
             s = 1 if i == 0 else 2
             first_strides = (s if TEMPORAL_STRIDE[conv_type] else 1, s, s)
             for j in range(depth):
-                x = block(
-                    x,
-                    strides=first_strides if j == 0 else (1, 1, 1),
-                    name=f"stage{i + 1}_block{j + 1}",
-                )
+                name = f"stage{i + 1}_block{j + 1}"
+                x = block(x, strides=first_strides if j == 0 else (1, 1, 1), name=name)
+                if j + 1 in nonlocal_after:
+                    x = nonlocal_block(
+                        x,
+                        mode=nonlocal_mode,
+                        sub_sample=nonlocal_sub_sample,
+                        name=f"{name}_nonlocal",
+                        dtype=dtype,
+                        bn_epsilon=bn_epsilon,
+                    )
         super().__init__(inputs=inputs, outputs=x, **kwargs)
 
         # === Config ===
@@ -167,6 +208,10 @@ class ResNet3DBackbone(keras.Model):
         self.stem_width = stem_width
         self.stem_mid_width = stem_mid_width
         self.midplanes = midplanes
+        self.bn_epsilon = bn_epsilon
+        self.nonlocal_blocks = nonlocal_blocks
+        self.nonlocal_mode = nonlocal_mode
+        self.nonlocal_sub_sample = nonlocal_sub_sample
         self.clip_shape = input_shape  # `input_shape` is a read-only Model property.
         # A functional model does not keep a `dtype` passed to its constructor, so the
         # policy its layers were built with is recorded here for `get_config()`.
@@ -190,6 +235,10 @@ class ResNet3DBackbone(keras.Model):
                 "stem_width": self.stem_width,
                 "stem_mid_width": self.stem_mid_width,
                 "midplanes": self.midplanes,
+                "bn_epsilon": self.bn_epsilon,
+                "nonlocal_blocks": [list(b) for b in self.nonlocal_blocks],
+                "nonlocal_mode": self.nonlocal_mode,
+                "nonlocal_sub_sample": self.nonlocal_sub_sample,
                 "input_shape": list(self.clip_shape),
             }
         )
