@@ -7,6 +7,9 @@ the CPU in minutes, prints test accuracy and the exported paths.
     python train_main.py --experiment=video_folder_r2plus1d_18 \
         --manual_dir=/data/my_videos --data_dir=/data/tfds --output_dir=runs/mine
     python train_main.py --strategy=mirrored --mixed_precision --batch_size=32
+    TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
+                "task": {"type": "worker", "index": 0}}' \
+        python train_main.py --strategy=multi_worker_mirrored --output_dir=gs://bucket/run
 
     # Evaluate a finished run again (its experiment.json and model.keras), e.g. with more
     # test clips; the report, confusion matrix and PR curves land beside the run's files:
@@ -129,6 +132,18 @@ _WARMUP = flags.DEFINE_float("warmup_epochs", None, "Linear warmup epochs.")
 _STEP_EPOCHS = flags.DEFINE_list("lr_step_epochs", None, "Epochs where step decay applies.")
 _MIXED = flags.DEFINE_bool("mixed_precision", None, "float16/bfloat16 compute.")
 _STRATEGY = flags.DEFINE_enum("strategy", None, list(config.STRATEGIES), "tf.distribute.")
+_LOOP = flags.DEFINE_enum(
+    "loop", None, list(config.LOOPS), "model.fit, the custom distributed loop, or auto."
+)
+_CHECKPOINT_STEPS = flags.DEFINE_integer(
+    "checkpoint_steps", None, "Custom loop: also checkpoint every N steps.", lower_bound=1
+)
+_CPU_DEVICES = flags.DEFINE_integer(
+    "cpu_devices",
+    None,
+    "Split the CPU into this many logical devices (try --strategy=mirrored without GPUs).",
+    lower_bound=1,
+)
 _JIT = flags.DEFINE_bool("jit_compile", None, "XLA (implies --resize_in_pipeline).")
 _SEED = flags.DEFINE_integer("seed", None, "Random seed.")
 _EXPORT = flags.DEFINE_bool("export", None, "Export SavedModel and TFLite after training.")
@@ -189,6 +204,12 @@ def main(argv):
     except ValueError as err:
         # Bad settings are the user's to fix; say so before any work (TensorFlow included).
         raise app.UsageError(str(err)) from err
+    if _CPU_DEVICES.value:
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        devices = [tf.config.LogicalDeviceConfiguration()] * _CPU_DEVICES.value
+        tf.config.set_logical_device_configuration(cpu, devices)
     import tfds_builders  # noqa: F401  (registers kvideo's dataset builders with TFDS)
     from kvideo.training import evaluate, protocol, trainer
 
@@ -208,6 +229,9 @@ def main(argv):
             print(f"{key + ':':18s} {path}")
         return
     summary = trainer.train_and_evaluate(experiment, _OUTPUT_DIR.value)
+    if "test_top1" not in summary:  # a worker other than the chief: the chief reports
+        print(f"Worker {summary['task']} finished.")
+        return
     top_k = "".join(
         f"  {key[5:]}: {value:.3f}"
         for key, value in summary.items()
@@ -294,6 +318,8 @@ def _experiment(base: config.Experiment) -> config.Experiment:
         step_epochs=tuple(int(e) for e in step_epochs) if step_epochs else None,
         mixed_precision=_MIXED.value,
         strategy=_STRATEGY.value,
+        loop=_LOOP.value,
+        checkpoint_steps=_CHECKPOINT_STEPS.value,
         jit_compile=_JIT.value,
         seed=_SEED.value,
         export=_EXPORT.value,

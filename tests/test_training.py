@@ -219,7 +219,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 sys.path.insert(0, {repo!r})
 from tests.test_training import tiny_experiment
 from kvideo.training import train_and_evaluate
-from kvideo.training.trainer import make_strategy
+from kvideo.training.distributed import make_strategy
 assert make_strategy("mirrored").num_replicas_in_sync == 2
 summary = train_and_evaluate(tiny_experiment({data!r}, strategy="mirrored", epochs=1), {out!r})
 print("TOP1", summary["test_top1"])

@@ -155,19 +155,27 @@ def mix_batch(
 
 
 def soft_targets(
-    dataset: Any, mixing: Mixing, num_classes: int, *, training: bool, seed: int = 0
+    dataset: Any,
+    mixing: Mixing,
+    num_classes: int,
+    *,
+    training: bool,
+    seed: int = 0,
+    skip_batches: int = 0,
 ) -> Any:
     """A batched ``(features, int labels)`` dataset with float32 targets ``(B, C)``.
 
     Training batches are mixed (`mix_batch`, each with its own seed from a stream seeded
-    by `seed`); other batches get plain one-hot targets, so a validation loss is the
-    usual cross-entropy.
+    by `seed`, that starts `skip_batches` seeds in: a resumed run continues it); other
+    batches get plain one-hot targets, so a validation loss is the usual cross-entropy.
     """
     import tensorflow as tf
 
     if not training:
         return dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)))
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    if skip_batches:
+        seeds = seeds.skip(skip_batches)
 
     def mix(batch, batch_seed):
         features, labels = batch

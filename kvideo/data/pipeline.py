@@ -173,6 +173,9 @@ def make_clip_dataset(
     num_parallel_calls: int = tf.data.AUTOTUNE,
     modalities: Sequence[str] = (inputs.VIDEO,),
     stack_length: int | None = None,
+    input_context: tf.distribute.InputContext | None = None,
+    repeat: bool = False,
+    skip_examples: int = 0,
     with_video_ids: bool = False,
 ) -> tf.data.Dataset:
     """Batches of `(clips, labels)` from stored examples.
@@ -205,6 +208,21 @@ def make_clip_dataset(
         stack_length: L, the flow fields (flow) or frame differences (rgb_diff) per sampled
             frame; None: `ClipSampling.default_stack_length` (5 for TSN segments, as TSN
             stacks; 1 for dense clips, the field of each frame, as 3D models take).
+        input_context: for `tf.distribute.Strategy.distribute_datasets_from_function`:
+            `batch_size` is then the *global* batch, the dataset yields per-replica
+            batches (`batch_size / num_replicas_in_sync`), and this input pipeline keeps
+            only its share of the examples. The global order is the same on every
+            pipeline (seeded), and pipeline `i` of `n` takes positions
+            `[j * B + i * B / n, j * B + (i + 1) * B / n)` of global batch `j` (`B` =
+            `batch_size`), with the per-clip and per-batch seeds those positions have in
+            a one-pipeline run. So global batch `j` holds the same clips whatever the
+            number of workers and replicas, as long as no example is dropped (a dropped
+            example shifts its pipeline's later batches by one clip). Each example is
+            checked and counted (`skip_log`) by the one pipeline that owns it.
+        repeat: repeat the (reshuffled) examples without end, before sharding and
+            batching, so that batches run on across epochs (training only).
+        skip_examples: skip this many examples of the global order first, before any
+            decoding (a resumed run: `steps * batch_size`).
         with_video_ids: also yield each clip's `video_id`, for evaluation reports that name
             videos. Nothing else changes.
 
@@ -232,24 +250,52 @@ def make_clip_dataset(
     inputs.input_channels(inputs.FLOW, stack_length)  # checks it
     skip_log = skip_log if skip_log is not None else SkipLog()
     drop_remainder = training if drop_remainder is None else drop_remainder
+    per_replica_batch, pipelines, pipeline_id = batch_size, 1, 0
+    if input_context is not None:
+        replicas = input_context.num_replicas_in_sync
+        if batch_size % replicas:
+            raise ValueError(
+                f"The global batch must split evenly over {replicas} replicas. "
+                f"Received: batch_size={batch_size}"
+            )
+        per_replica_batch = batch_size // replicas
+        pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
+    if (repeat or skip_examples) and not training:
+        raise ValueError("`repeat` and `skip_examples` apply to training data only.")
     resize_here = (
         augmentation.resize_in_pipeline
         or storage_kind == storage.BYTES
         or (training and augmentation.train_crop == "random_resized")
     )
 
-    examples = examples.filter(_validity_gate(storage_kind, skip_log, modalities))
     if training:
         examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            examples = examples.repeat()
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    # One seed per batch for the crop size: consecutive runs of `batch_size` clips share it.
+    # One seed per (global) batch for the crop size: consecutive runs of `batch_size`
+    # clips share it.
     batch_seeds = (
         tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         .batch(2)
         .map(lambda s: tf.random.experimental.stateless_fold_in(s, _BATCH_SEED_SALT))
         .flat_map(lambda s: tf.data.Dataset.from_tensors(s).repeat(batch_size))
     )
-    clips = tf.data.Dataset.zip((examples, seeds, batch_seeds)).map(
+    # Seeds are bound to positions in the global order before anything is dropped or
+    # sharded, so a clip's randomness does not depend on the number of workers.
+    stream = tf.data.Dataset.zip((examples, seeds, batch_seeds))
+    if skip_examples:
+        stream = stream.skip(skip_examples)
+    if pipelines > 1:
+        share = batch_size // pipelines
+        stream = (
+            stream.enumerate()
+            .filter(lambda i, element: tf.equal((i // share) % pipelines, pipeline_id))
+            .map(lambda i, element: element)
+        )
+    gate = _validity_gate(storage_kind, skip_log, modalities)
+    stream = stream.filter(lambda example, seed, batch_seed: gate(example))
+    clips = stream.map(
         _clip_fn(
             storage_kind,
             training,
@@ -273,8 +319,8 @@ def make_clip_dataset(
     # a dropped clip or a video of another size breaks a run.
     clips = clips.group_by_window(
         _shape_key,
-        lambda _, window: window.batch(batch_size, drop_remainder=drop_remainder),
-        window_size=batch_size,
+        lambda _, window: window.batch(per_replica_batch, drop_remainder=drop_remainder),
+        window_size=per_replica_batch,
     )
     clips = clips.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()

@@ -53,7 +53,16 @@ def preview_frames(name: str, clip: np.ndarray) -> np.ndarray:
 
 
 def save_contact_sheet(path: str | pathlib.Path, clip: np.ndarray, **kwargs) -> None:
-    """Writes `contact_sheet(clip, **kwargs)` as a PNG."""
+    """Writes `contact_sheet(clip, **kwargs)` as a PNG, on the local disk or any
+    `tf.io.gfile` file system (``gs://...``)."""
+    import tensorflow as tf
+
     sheet = contact_sheet(clip, **kwargs)
-    if not cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"Could not write {path}")
+    ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"Could not encode the contact sheet for {path}")
+    # Written aside and renamed: TensorFlow's ram:// file system appends on "wb".
+    temporary = f"{path}.tmp"
+    with tf.io.gfile.GFile(temporary, "wb") as f:
+        f.write(png.tobytes())
+    tf.io.gfile.rename(temporary, str(path), overwrite=True)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import csv
-import pathlib
+import io
+import os
 
 import keras
+import tensorflow as tf
+
+from kvideo.training import files
 
 
 class TrainingCurves(keras.callbacks.Callback):
@@ -15,24 +19,26 @@ class TrainingCurves(keras.callbacks.Callback):
     restart on the plot. Put it after the `CSVLogger` that writes `csv_path`.
     """
 
-    def __init__(self, csv_path: str | pathlib.Path, png_path: str | pathlib.Path):
+    def __init__(self, csv_path: str | os.PathLike, png_path: str | os.PathLike):
         super().__init__()
-        self.csv_path = pathlib.Path(csv_path)
-        self.png_path = pathlib.Path(png_path)
+        self.csv_path = os.fspath(csv_path)
+        self.png_path = os.fspath(png_path)
 
     def on_epoch_end(self, epoch, logs=None):
         plot_training_curves(self.csv_path, self.png_path)
 
 
-def plot_training_curves(csv_path: pathlib.Path, png_path: pathlib.Path) -> None:
-    """Loss and top-1 accuracy per epoch, train and validation, from a CSVLogger file."""
+def plot_training_curves(csv_path: str | os.PathLike, png_path: str | os.PathLike) -> None:
+    """Loss and top-1 accuracy per epoch, train and validation, from a CSVLogger file.
+
+    Both paths may be on any `tf.io.gfile` file system."""
     import matplotlib
 
     matplotlib.use("Agg")  # No display on training machines.
     from matplotlib import pyplot as plt
 
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    with tf.io.gfile.GFile(os.fspath(csv_path), "r") as f:
+        rows = list(csv.DictReader(io.StringIO(f.read())))
     if not rows:
         return
     epochs = [int(r["epoch"]) + 1 for r in rows]
@@ -55,5 +61,7 @@ def plot_training_curves(csv_path: pathlib.Path, png_path: pathlib.Path) -> None
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=100)
     plt.close(fig)
+    files.write_bytes(os.fspath(png_path), image.getvalue())

@@ -18,7 +18,8 @@ from kvideo.data.mixing import Mixing
 from kvideo.models.registry import get_model_spec
 from kvideo.models.spec import HEAD_NAMES
 
-STRATEGIES = ("default", "mirrored", "tpu")
+STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
+LOOPS = ("auto", "fit", "custom")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 WEIGHT_DECAY_KINDS = ("l2", "decoupled")
@@ -287,7 +288,13 @@ class Experiment:
         epochs: passes over the training split.
         mixed_precision: compute in float16 (GPU) or bfloat16 (CPU/TPU), keep float32
             variables; the classifier head stays float32.
-        strategy: "default" (one device), "mirrored" (all local GPUs, or CPUs) or "tpu".
+        strategy: "default" (one device), "mirrored" (all local GPUs, or CPUs),
+            "multi_worker_mirrored" (the machines in ``TF_CONFIG``) or "tpu".
+        loop: "fit" (`model.fit`), "custom" (`kvideo.training.distributed`'s loop around
+            `strategy.run`: resumes at the interrupted step) or "auto": custom where
+            `model.fit` cannot serve (multi_worker_mirrored, tpu), fit elsewhere.
+        checkpoint_steps: the custom loop also checkpoints every this many steps (None:
+            at the end of each epoch only); `model.fit` checkpoints at epoch ends.
         seed: seeds weights, shuffling and augmentation.
         jit_compile: XLA; off by default because it made 3D convolutions 2-4x slower on CPU.
         export: write a SavedModel and TFLite files after training.
@@ -300,6 +307,8 @@ class Experiment:
     epochs: int = 20
     mixed_precision: bool = False
     strategy: str = "default"
+    loop: str = "auto"
+    checkpoint_steps: int | None = None
     seed: int = 0
     jit_compile: bool = False
     export: bool = True
@@ -308,6 +317,15 @@ class Experiment:
         if self.strategy not in STRATEGIES:
             raise ValueError(
                 f"`strategy` must be one of {STRATEGIES}. Received: strategy={self.strategy!r}"
+            )
+        if self.loop not in LOOPS:
+            raise ValueError(f"`loop` must be one of {LOOPS}. Received: loop={self.loop!r}")
+        if self.checkpoint_steps is not None and (
+            not isinstance(self.checkpoint_steps, int) or self.checkpoint_steps < 1
+        ):
+            raise ValueError(
+                "`checkpoint_steps` must be a positive integer or None. "
+                f"Received: checkpoint_steps={self.checkpoint_steps!r}"
             )
         for name in ("batch_size", "epochs"):
             value = getattr(self, name)

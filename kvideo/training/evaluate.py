@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
 from collections.abc import Sequence
 
@@ -326,7 +327,10 @@ def format_report(report: dict, max_rows: int = 10) -> str:
 
 
 def write_report(report: dict, path: str | pathlib.Path) -> None:
-    pathlib.Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    """Writes `report` as JSON to `path`, local or any `tf.io.gfile` file system."""
+    from kvideo.training import files
+
+    files.write_text(str(path), json.dumps(report, indent=2) + "\n")
 
 
 def write_misclassified(report: dict, path: str | pathlib.Path) -> None:
@@ -337,7 +341,9 @@ def write_misclassified(report: dict, path: str | pathlib.Path) -> None:
         f"{r['predicted_score']:.6f}\t{r['label_score']:.6f}\t{r['label_rank']}\n"
         for r in report["misclassified"]
     ]
-    pathlib.Path(path).write_text(header + "".join(rows), encoding="utf-8")
+    from kvideo.training import files
+
+    files.write_text(str(path), header + "".join(rows))
 
 
 def evaluate_predictions(
@@ -364,10 +370,11 @@ def evaluate_predictions(
     Returns:
         The report, with ``"files"``: what was written.
     """
+    from kvideo.training import files as gfiles
     from kvideo.training import plots
 
-    output_dir = pathlib.Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = os.fspath(output_dir)  # any tf.io.gfile path
+    gfiles.makedirs(output_dir)
     scores = predictions.video_scores
     report = classification_report(
         scores,
@@ -379,11 +386,11 @@ def evaluate_predictions(
     )
     report.update(extra or {})
     files = {
-        "report": output_dir / f"{name}_evaluation.json",
-        "summary": output_dir / f"{name}_evaluation.txt",
-        "confusion": output_dir / f"{name}_confusion.png",
-        "precision_recall": output_dir / f"{name}_precision_recall.png",
-        "misclassified": output_dir / f"{name}_misclassified.tsv",
+        "report": gfiles.join(output_dir, f"{name}_evaluation.json"),
+        "summary": gfiles.join(output_dir, f"{name}_evaluation.txt"),
+        "confusion": gfiles.join(output_dir, f"{name}_confusion.png"),
+        "precision_recall": gfiles.join(output_dir, f"{name}_precision_recall.png"),
+        "misclassified": gfiles.join(output_dir, f"{name}_misclassified.tsv"),
     }
     report["files"] = {key: str(path) for key, path in files.items()}
     plots.save_figure(
@@ -395,7 +402,7 @@ def evaluate_predictions(
         files["precision_recall"],
     )
     write_misclassified(report, files["misclassified"])
-    files["summary"].write_text(format_report(report), encoding="utf-8")
+    gfiles.write_text(files["summary"], format_report(report))
     write_report(report, files["report"])
     return report
 

@@ -131,8 +131,14 @@ def figure_pixels(fig: Figure) -> np.ndarray:
 
 def save_figure(fig: Figure, path: str | pathlib.Path) -> np.ndarray:
     """Writes `figure_pixels(fig)` as a PNG and returns them."""
+    import io
+
     from PIL import Image
 
+    from kvideo.training import files
+
     pixels = figure_pixels(fig)
-    Image.fromarray(pixels).save(str(path), optimize=True)
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="png", optimize=True)
+    files.write_bytes(str(path), png.getvalue())  # local or any tf.io.gfile path
     return pixels

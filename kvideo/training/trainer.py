@@ -15,6 +15,7 @@ The output directory holds everything a run makes and is also its resume point:
     checkpoints/best_validation.keras  the model of the best validation top-1 so far
     logs/                      TensorBoard
     metrics.csv                per-epoch loss / top-1 / top-k, training and validation
+    steps.csv                  training loss of every step (custom loop only)
     training_curves.png
     model.keras                the final model (its presence means training finished)
     test_evaluation.json       the test split's report (`kvideo.training.evaluate`): video-
@@ -30,20 +31,31 @@ Nothing during training reads the test split: validation is a split of the datas
 or a stratified, seeded share of the training split held out (`DataConfig`), and the test
 split is read once, for the final evaluation.
 
-Run it again on the same directory after a crash or a kill and it resumes from the last
-finished epoch (the interrupted epoch starts over) and says so; run it after it finished
-and it only re-evaluates and re-exports.
+Run it again on the same directory after a crash or a kill and it resumes and says so:
+`model.fit` from the last finished epoch (the interrupted epoch starts over), the custom
+loop (`kvideo.training.distributed`: multi-worker, TPU, or `loop="custom"`) at the last
+checkpointed step. Run it after it finished and it only re-evaluates and re-exports.
+
+`output_dir` may be any `tf.io.gfile` path (`gs://bucket/run`, `ram://run`): every file
+goes through `tf.io.gfile` (`kvideo.training.files`); exports are written locally and
+copied there. Under `multi_worker_mirrored`, every worker calls `train_and_evaluate`
+with the same `output_dir` (shared storage); only the chief writes the run's files,
+evaluates and exports.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
+import os
 import pathlib
 import time
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -59,8 +71,17 @@ from kvideo.data.splits import holdout
 from kvideo.models import build_video_classifier, get_model_spec, outputs_logits
 from kvideo.models.cross_modality import cross_modality_classifier
 from kvideo.models.per_frame.partial_bn import partial_batch_norm
+from kvideo.training import files
 from kvideo.training.callbacks import TrainingCurves
 from kvideo.training.config import Experiment, check_experiment, replace_fields
+from kvideo.training.distributed import (
+    WorkerRole,
+    make_strategy,
+    train_custom_loop,
+    uses_custom_loop,
+    wait_for_all,
+    worker_role,
+)
 from kvideo.training.evaluate import evaluate_classifier, top_k_for
 from kvideo.training.optimizers import layer_decay_adamw
 from kvideo.training.schedules import WarmupSchedule
@@ -69,23 +90,6 @@ _log = logging.getLogger(__name__)
 
 VALIDATION_LIST = "validation_videos.txt"
 BEST_CHECKPOINT = "best_validation.keras"
-
-
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """ "default" (current device), "mirrored" (all local GPUs, else CPU) or "tpu"."""
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        # All local GPUs; without GPUs, every logical CPU device (one unless the process
-        # split the CPU with tf.config.set_logical_device_configuration).
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
-    if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    raise ValueError(f"Unknown strategy. Received: strategy={name!r}")
 
 
 def prepare_dataset(experiment: Experiment) -> tfds.core.DatasetBuilder:
@@ -119,6 +123,9 @@ class Datasets:
         class_names: label names, in label order.
         num_train, num_validation: videos in each.
         skip_log: every example the pipelines dropped, with the reason.
+        make_train: ``(input_context, skip_examples) -> dataset``: the training batches
+            for `tf.distribute`'s `distribute_datasets_from_function` (per-replica
+            batches of this pipeline's share, repeated; see `make_clip_dataset`).
     """
 
     train: tf.data.Dataset
@@ -128,21 +135,31 @@ class Datasets:
     num_train: int
     num_validation: int
     skip_log: SkipLog
+    make_train: Callable[[tf.distribute.InputContext | None, int], tf.data.Dataset] | None = None
 
 
 def make_datasets(
-    experiment: Experiment, builder: tfds.core.DatasetBuilder, output_dir: pathlib.Path
+    experiment: Experiment,
+    builder: tfds.core.DatasetBuilder,
+    output_dir: str | os.PathLike,
+    *,
+    write_files: bool = True,
 ) -> Datasets:
     """Training, validation and test batches for `experiment`.
 
     Validation comes from `DataConfig.validation_split`, or from a held-out share of the
-    training split (listed in `validation_videos.txt`, reused when the run resumes).
+    training split (listed in `validation_videos.txt`, reused when the run resumes;
+    written only with `write_files`, e.g. by the chief of several workers).
     """
     data = experiment.data
     skip_log = SkipLog()
 
-    def clips(examples, kind, training, sampling=data.clip_sampling, augmentation=None, ids=False):
-        return _clips(experiment, skip_log, examples, kind, training, sampling, augmentation, ids)
+    def clips(
+        examples, kind, training, sampling=data.clip_sampling, augmentation=None, ids=False, **kw
+    ):
+        return _clips(
+            experiment, skip_log, examples, kind, training, sampling, augmentation, ids, **kw
+        )
 
     train_examples, kind, info = load_examples(
         builder, data.train_split, shuffle_files=True, seed=experiment.seed
@@ -153,7 +170,7 @@ def make_datasets(
         validation_examples, _, _ = load_examples(builder, data.validation_split)
         num_validation = info.splits[data.validation_split].num_examples
     elif data.validation_fraction > 0:
-        held = _held_out(experiment, builder, output_dir)
+        held = _held_out(experiment, builder, os.fspath(output_dir), write_files)
         num_validation = len(held)
         num_train -= num_validation
         train_examples = select_videos(train_examples, held, keep=False)
@@ -185,6 +202,39 @@ def make_datasets(
         num_train=num_train,
         num_validation=num_validation,
         skip_log=skip_log,
+        make_train=functools.partial(
+            _sharded_train, clips, train_examples, kind, experiment, num_classes
+        ),
+    )
+
+
+def _sharded_train(clips, examples, kind, experiment, num_classes, context, skip_examples):
+    """`Datasets.make_train`: per-replica batches of this pipeline's share, mixed when
+    the experiment mixes (each per-replica batch on its own, with its own seed stream
+    continued after `skip_examples`)."""
+    train = clips(
+        examples,
+        kind,
+        training=True,
+        input_context=context,
+        repeat=True,
+        skip_examples=skip_examples,
+    )
+    mixing = experiment.data.mixing
+    if mixing is None:
+        return train
+    replicas = context.num_replicas_in_sync if context else 1
+    pipelines = context.num_input_pipelines if context else 1
+    pipeline_id = context.input_pipeline_id if context else 0
+    # Batches this pipeline yielded before `skip_examples`: one per replica per step.
+    skip_batches = skip_examples // experiment.batch_size * (replicas // pipelines)
+    return soft_targets(
+        train,
+        training=True,
+        mixing=mixing,
+        num_classes=num_classes,
+        seed=experiment.seed + pipeline_id,
+        skip_batches=skip_batches,
     )
 
 
@@ -206,7 +256,10 @@ def _clips(
     sampling: ClipSampling | None = None,
     augmentation: Augmentation | None = None,
     ids: bool = False,
+    **kwargs: Any,
 ) -> tf.data.Dataset:
+    """`make_clip_dataset` with the experiment's settings and inputs; `kwargs` go to it
+    (sharding and resuming: `input_context`, `repeat`, `skip_examples`)."""
     data = experiment.data
     return make_clip_dataset(
         examples,
@@ -221,19 +274,25 @@ def _clips(
         modalities=experiment.model.input_names,
         stack_length=data.stack,
         with_video_ids=ids,
+        **kwargs,
     )
 
 
 def _held_out(
-    experiment: Experiment, builder: tfds.core.DatasetBuilder, output_dir: pathlib.Path
+    experiment: Experiment, builder: tfds.core.DatasetBuilder, output_dir: str, write: bool
 ) -> set[str]:
-    """The training videos held out for validation, computed once and kept in the run."""
-    path = output_dir / VALIDATION_LIST
-    if path.exists():
-        return set(path.read_text(encoding="utf-8").splitlines())
+    """The training videos held out for validation, computed once and kept in the run.
+
+    A worker that does not write computes the same set (stratified and seeded) rather
+    than read a file the chief may be writing."""
+    path = files.join(output_dir, VALIDATION_LIST)
+    if write and files.exists(path):
+        return set(files.read_text(path).splitlines())
     ids, labels, groups = split_index(builder, experiment.data.train_split)
     held = holdout(ids, labels, experiment.data.validation_fraction, experiment.seed, groups)
-    path.write_text("".join(f"{video_id}\n" for video_id in sorted(held)), encoding="utf-8")
+    if not write:
+        return held
+    files.write_text(path, "".join(f"{video_id}\n" for video_id in sorted(held)))
     _log.info(
         "Holding out %d of %d training videos for validation (%s).", len(held), len(ids), path
     )
@@ -339,6 +398,13 @@ def make_optimizer(experiment: Experiment, steps_per_epoch: int) -> keras.optimi
     return keras.optimizers.AdamW(weight_decay=config.weight_decay, **common)
 
 
+def add_regularization(model: keras.Model, experiment: Experiment) -> None:
+    """The experiment's L2 weight decay as loss terms, when it asks for L2."""
+    config = experiment.optimizer
+    if config.decay_kind == "l2" and config.weight_decay:
+        add_l2_weight_decay(model, config.weight_decay)
+
+
 def add_l2_weight_decay(model: keras.Model, weight_decay: float) -> None:
     """PyTorch/Caffe-style weight decay: ``weight_decay * w`` added to every trainable
     variable's gradient, through a loss term ``weight_decay / 2 * sum(w ** 2)``.
@@ -351,13 +417,18 @@ def add_l2_weight_decay(model: keras.Model, weight_decay: float) -> None:
         variable.regularizer = regularizer
 
 
+def loss_scaled(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """`optimizer` wrapped in loss scaling under the float16 policy (as `compile` does)."""
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
 def compile_model(
     model: keras.Model, experiment: Experiment, steps_per_epoch: int, num_classes: int
 ) -> None:
     """Optimizer, loss (on the model's logits or probabilities), top-1/top-k metrics."""
-    config = experiment.optimizer
-    if config.decay_kind == "l2" and config.weight_decay:
-        add_l2_weight_decay(model, config.weight_decay)
+    add_regularization(model, experiment)
     if experiment.data.mixing is None:
         loss = keras.losses.SparseCategoricalCrossentropy
         top_1, top_k = (
@@ -387,17 +458,24 @@ def train_and_evaluate(experiment: Experiment, output_dir: str | pathlib.Path) -
         seconds, whether the run resumed.
     """
     check_experiment(experiment)
-    output_dir = pathlib.Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    # First: MultiWorkerMirroredStrategy must be made before TensorFlow starts working.
+    strategy = make_strategy(experiment.strategy)
+    role = worker_role(strategy)
+    output_dir = os.fspath(output_dir)
+    files.makedirs(output_dir)
     fixed_shapes = experiment.strategy == "tpu" or experiment.jit_compile
     if fixed_shapes and not experiment.data.augmentation.resize_in_pipeline:
         # XLA compiles once per input shape: give it one by resizing clips on the host.
         _log.info("XLA / TPU: clips are resized to crop_size in the input pipeline.")
         experiment = replace_fields(experiment, resize_in_pipeline=True)
-    (output_dir / "experiment.json").write_text(experiment.to_json() + "\n")
-    # The evaluation transform, in the form export/export_main.py --clip_config reads.
-    clip_config = clip_config_dict(experiment.data.clip_sampling, experiment.data.augmentation)
-    (output_dir / "clip_config.json").write_text(json.dumps(clip_config, indent=2) + "\n")
+    if role.is_chief:
+        files.write_text(files.join(output_dir, "experiment.json"), experiment.to_json() + "\n")
+        # The evaluation transform, in the form export/export_main.py --clip_config reads.
+        sampling, augmentation = experiment.data.clip_sampling, experiment.data.augmentation
+        clip_config = clip_config_dict(sampling, augmentation)
+        files.write_text(
+            files.join(output_dir, "clip_config.json"), json.dumps(clip_config, indent=2) + "\n"
+        )
     if experiment.model.streams:
         from kvideo.training.fusion import train_streams  # it calls back into this module
 
@@ -409,31 +487,47 @@ def train_and_evaluate(experiment: Experiment, output_dir: str | pathlib.Path) -
         # float16 needs loss scaling and is slow on CPUs; bfloat16 suits CPUs and TPUs.
         keras.mixed_precision.set_global_policy("mixed_float16" if on_gpu else "mixed_bfloat16")
     try:
-        return _train_and_evaluate(experiment, output_dir)
+        return _train_and_evaluate(experiment, output_dir, strategy, role)
     finally:
         # The policy is process-wide; leave it as the caller had it.
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dict:
-    strategy = make_strategy(experiment.strategy)
+def _train_and_evaluate(
+    experiment: Experiment, output_dir: str, strategy: tf.distribute.Strategy, role: WorkerRole
+) -> dict:
     builder = prepare_dataset(experiment)
-    datasets = make_datasets(experiment, builder, output_dir)
+    datasets = make_datasets(experiment, builder, output_dir, write_files=role.is_chief)
     class_names = datasets.class_names
-    (output_dir / "labels.txt").write_text("\n".join(class_names) + "\n", encoding="utf-8")
-    for features, _ in datasets.train.take(1):
-        name, clips = next(iter(features.items()))
-        save_contact_sheet(output_dir / "augmented_clip.png", preview_frames(name, clips[0]))
+    if role.is_chief:
+        files.write_text(files.join(output_dir, "labels.txt"), "\n".join(class_names) + "\n")
+        for features, _ in datasets.train.take(1):
+            name, clips = next(iter(features.items()))
+            save_contact_sheet(
+                files.join(output_dir, "augmented_clip.png"), preview_frames(name, clips[0])
+            )
 
-    final_path = output_dir / "model.keras"
+    final_path = files.join(output_dir, "model.keras")
     resumed = False
+    trained_here_with_workers = False
     started = time.time()
-    if final_path.exists():
+    steps_per_epoch = max(datasets.num_train // experiment.batch_size, 1)
+    if files.exists(final_path):
         _log.info("%s exists: training already finished, evaluating it.", final_path)
+        if not role.is_chief:
+            return {"task": role.name, "finished": True}
         model = keras.models.load_model(final_path)
+    elif uses_custom_loop(experiment):
+        model, resumed = _train_custom(experiment, output_dir, strategy, datasets, steps_per_epoch)
+        if not role.is_chief:
+            # Evaluation and export are the chief's; wait for it to finish them.
+            wait_for_all(strategy)
+            return {"task": role.name, "finished": True, "resumed": resumed}
+        files.save_model(model, final_path)
+        files.rmtree(files.join(output_dir, "backup"))
+        trained_here_with_workers = True
     else:
-        steps_per_epoch = max(datasets.num_train // experiment.batch_size, 1)
-        resumed = (output_dir / "backup").exists()
+        resumed = files.exists(files.join(output_dir, "backup"))
         if resumed:
             message = (
                 f"Resuming the interrupted run in {output_dir} from its last finished epoch "
@@ -457,7 +551,8 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
         model.save(final_path)
     train_seconds = time.time() - started
 
-    report = evaluate_model(model, experiment, datasets, output_dir / "test_evaluation.json")
+    evaluation_path = files.join(output_dir, "test_evaluation.json")
+    report = evaluate_model(model, experiment, datasets, evaluation_path)
     k = top_k_for(len(class_names))
     summary = {
         "test_top1": report["top1"],
@@ -470,17 +565,49 @@ def _train_and_evaluate(experiment: Experiment, output_dir: pathlib.Path) -> dic
         "train_seconds": round(train_seconds, 1),
         "resumed": resumed,
         "skipped_videos": datasets.skip_log.skipped,
-        "model": str(final_path),
-        "evaluation": str(output_dir / "test_evaluation.json"),
+        "model": final_path,
+        "evaluation": evaluation_path,
     }
     if experiment.export:
-        summary.update(
-            export_model(
-                model, class_names, experiment, output_dir / "export", flow_metadata(builder)
+        export_dir = files.join(output_dir, "export")
+        with files.LocalStage(export_dir) as local_dir:
+            paths = export_model(
+                model, class_names, experiment, pathlib.Path(local_dir), flow_metadata(builder)
             )
-        )
-    (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        summary.update({key: path.replace(local_dir, export_dir, 1) for key, path in paths.items()})
+    files.write_text(files.join(output_dir, "summary.json"), json.dumps(summary, indent=2) + "\n")
+    if trained_here_with_workers:
+        wait_for_all(strategy)  # the other workers wait for the chief to finish
     return summary
+
+
+def _train_custom(
+    experiment: Experiment,
+    output_dir: str,
+    strategy: tf.distribute.Strategy,
+    datasets: Datasets,
+    steps_per_epoch: int,
+) -> tuple[keras.Model, bool]:
+    """`distributed.train_custom_loop` with this trainer's model and optimizer."""
+    num_classes = len(datasets.class_names)
+
+    def build_and_compile():
+        model = build_model(experiment, num_classes)
+        add_regularization(model, experiment)
+        return model, loss_scaled(make_optimizer(experiment, steps_per_epoch))
+
+    result = train_custom_loop(
+        experiment,
+        strategy,
+        output_dir,
+        build_and_compile=build_and_compile,
+        make_train=datasets.make_train,
+        validation=datasets.validation,
+        steps_per_epoch=steps_per_epoch,
+        top_k=top_k_for(num_classes),
+        checkpoint_steps=experiment.checkpoint_steps,
+    )
+    return result.model, result.resumed_at_step > 0
 
 
 @contextlib.contextmanager
@@ -509,7 +636,7 @@ def _quiet_training():
 
 
 def evaluate_model(
-    model: keras.Model, experiment: Experiment, datasets: Datasets, path: pathlib.Path
+    model: keras.Model, experiment: Experiment, datasets: Datasets, path: str | os.PathLike
 ) -> dict:
     """Multi-view evaluation on the test split: the report of `evaluate_classifier`, its
     JSON at `path` (``<name>_evaluation.json``) and its pictures and lists beside it."""
@@ -521,12 +648,18 @@ def evaluate_on(
     experiment: Experiment,
     test: tf.data.Dataset,
     class_names: list[str],
-    path: pathlib.Path,
+    path: str | os.PathLike,
 ) -> dict:
     """`evaluate_model` on the batches `test` (`make_test_dataset`: with video ids)."""
-    name = path.name.removesuffix(".json").removesuffix("_evaluation")
+    path = os.fspath(path)  # any tf.io.gfile path
+    name = os.path.basename(path).removesuffix(".json").removesuffix("_evaluation")
     return evaluate_classifier(
-        model, test, class_names, path.parent, name=name, extra=evaluation_settings(experiment)
+        model,
+        test,
+        class_names,
+        os.path.dirname(path),
+        name=name,
+        extra=evaluation_settings(experiment),
     )
 
 
@@ -542,17 +675,17 @@ def evaluation_settings(experiment: Experiment) -> dict:
     }
 
 
-def _callbacks(output_dir: pathlib.Path, validation: bool) -> list[keras.callbacks.Callback]:
-    checkpoints = output_dir / "checkpoints"
-    checkpoints.mkdir(exist_ok=True)
+def _callbacks(output_dir: str, validation: bool) -> list[keras.callbacks.Callback]:
+    checkpoints = files.join(output_dir, "checkpoints")
+    files.makedirs(checkpoints)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(output_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(checkpoints / "last.keras")),
+        keras.callbacks.BackupAndRestore(files.join(output_dir, "backup")),
+        keras.callbacks.ModelCheckpoint(files.join(checkpoints, "last.keras")),
     ]
     if validation:
         callbacks.append(
             keras.callbacks.ModelCheckpoint(
-                str(checkpoints / BEST_CHECKPOINT),
+                files.join(checkpoints, BEST_CHECKPOINT),
                 monitor="val_top1",
                 mode="max",
                 save_best_only=True,
@@ -560,9 +693,11 @@ def _callbacks(output_dir: pathlib.Path, validation: bool) -> list[keras.callbac
         )
     return [
         *callbacks,
-        keras.callbacks.TensorBoard(str(output_dir / "logs")),
-        keras.callbacks.CSVLogger(str(output_dir / "metrics.csv"), append=True),
-        TrainingCurves(output_dir / "metrics.csv", output_dir / "training_curves.png"),
+        keras.callbacks.TensorBoard(files.join(output_dir, "logs")),
+        keras.callbacks.CSVLogger(files.join(output_dir, "metrics.csv"), append=True),
+        TrainingCurves(
+            files.join(output_dir, "metrics.csv"), files.join(output_dir, "training_curves.png")
+        ),
     ]
 
 
