@@ -172,3 +172,15 @@ def fit_steps(model: keras.Model, inputs: Any, labels: np.ndarray, steps: int = 
         keras.losses.SparseCategoricalCrossentropy(from_logits=outputs_logits(model)),
     )
     return [float(model.train_on_batch(inputs, labels)) for _ in range(steps)]
+
+
+def forget_program_flags(module: Any) -> None:
+    """Removes the absl flags that program `module` defined from the process-global
+    `FLAGS`, so that another program loaded in the same test process may define flags of
+    the same names (``--labels``, ``--model``, ...)."""
+    from absl import flags
+
+    flags.FLAGS.unparse_flags()
+    for flag in flags.FLAGS.get_key_flags_for_module(module.__name__):
+        if flag.name in flags.FLAGS:
+            delattr(flags.FLAGS, flag.name)

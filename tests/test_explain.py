@@ -33,6 +33,7 @@ score rise on its own evidence; the 2D model learns both flashes under softmax.
 from __future__ import annotations
 
 import json
+import sys
 
 import keras
 import numpy as np
@@ -43,6 +44,7 @@ from PIL import Image
 from kvideo.explain import attribution as xai
 from kvideo.explain import render
 from kvideo.models import build_video_classifier
+from tests.helpers import forget_program_flags
 
 SIZE, REGION = 32, 12
 SQUARE = {"motion": 4, "flash": 6}  # side of the squares
@@ -291,16 +293,20 @@ def test_explain_main_on_a_video_file(flash_model, tmp_path):
     write_video(video, clips[index], fps=8, codec="ffv1", pix_fmt="bgr0")
     out = tmp_path / "explained"
     flags.FLAGS.unparse_flags()
-    flags.FLAGS(
-        [
-            "explain_main",
-            f"--model={tmp_path / 'model.keras'}",
-            f"--video={video}",
-            f"--output_dir={out}",
-            "--methods=gradcam,guided_backprop,activations",
-        ]
-    )
-    explain_main.main(["explain_main"])
+    try:
+        flags.FLAGS(
+            [
+                "explain_main",
+                f"--model={tmp_path / 'model.keras'}",
+                f"--video={video}",
+                f"--output_dir={out}",
+                "--methods=gradcam,guided_backprop,activations",
+            ]
+        )
+        explain_main.main(["explain_main"])
+    finally:  # other programs define flags of the same names
+        forget_program_flags(explain_main)
+        sys.modules.pop(explain_main.__name__, None)
     summary = json.loads((out / "flash_explained.json").read_text())
     assert summary["predicted_class"] == summary["explained_class"] == "green"
     gradcam = summary["methods"][0]
@@ -312,4 +318,3 @@ def test_explain_main_on_a_video_file(flash_model, tmp_path):
         assert (gif.n_frames, gif.size, gif.info["loop"]) == (8, size, 0)
     with Image.open(out / "flash_explained.png") as sheet:
         assert sheet.size[0] > 8 * 80 and sheet.size[1] > 4 * 80  # 4 rows of 8 frames
-    flags.FLAGS.unparse_flags()

@@ -31,7 +31,7 @@ from kvideo.export import (
     frames_to_views,
 )
 from kvideo.models import KINETICS_MEAN, KINETICS_STD, build_video_classifier
-from tests.helpers import randomize_weights
+from tests.helpers import forget_program_flags, randomize_weights
 
 CLASS_NAMES = ["archery", "bowling", "cartwheel", "diving", "eating cake"]
 CLIP_LENGTH = 8
@@ -368,7 +368,8 @@ def export_main():
     spec = importlib.util.spec_from_file_location("export_main", EXPORT_MAIN)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module
+    yield module
+    forget_program_flags(module)  # other programs define flags of the same names
 
 
 def _run_main(export_main, *args: str) -> None:

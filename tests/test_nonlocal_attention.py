@@ -210,11 +210,11 @@ def test_pool_size_needs_a_feature_map():
 @pytest.mark.parametrize(
     "name, layer",
     [
-        # The registry test trains both a step; one run through train_main by default.
+        # The registry test trains both a step, saves and converts them (default tier).
         pytest.param(
             "r3d_nonlocal_tiny", "stage2_block1_nonlocal_attention", marks=pytest.mark.slow
         ),
-        ("r3d_attention_tiny", "token_pool"),
+        pytest.param("r3d_attention_tiny", "token_pool", marks=pytest.mark.slow),
     ],
 )
 def test_registered_model_trains_through_train_main(name, layer, motion_demo_dir, tmp_path):

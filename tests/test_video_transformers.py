@@ -513,7 +513,9 @@ np.save(out_path, scores)
 """
 
 
-@pytest.mark.parametrize("name", ["timesformer_tiny", "videomae_tiny"])
+@pytest.mark.parametrize(
+    "name", ["timesformer_tiny", pytest.param("videomae_tiny", marks=pytest.mark.slow)]
+)
 def test_saved_model_in_a_fresh_process_matches_keras(name, tmp_path):
     from kvideo.data import Augmentation, ClipSampling
     from kvideo.export import export_saved_model

@@ -68,6 +68,7 @@ def examples(cli_data_dir) -> dict[str, list[dict]]:
     }
 
 
+@pytest.mark.slow  # the tfds command line is tested in the default tier on video_folder
 def test_tfds_build_command_line_builds_the_default_config(cli_data_dir):
     builder = tfds.builder("motion_demo", data_dir=str(cli_data_dir))
     assert builder.builder_config.name == storage.JPEG
