@@ -222,6 +222,7 @@ def test_backbone_round_trips(tmp_path):
 # --- TFLite (builtin ops only) -----------------------------------------------------
 
 
+@pytest.mark.slow  # test_models checks builtin-only TFLite parity of every registered model
 @pytest.mark.parametrize("preset", ["r2plus1d_tiny", "r3d_tiny"])
 def test_tflite_builtin_only_parity(preset):
     model = build_video_classifier(preset, 5, input_shape=(8, 32, 32, 3))

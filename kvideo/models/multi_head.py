@@ -22,7 +22,12 @@ import keras
 
 from kvideo import inputs as named_inputs
 from kvideo.models import heads
-from kvideo.models.video_classifier import VideoClassifier, classifier_trunk
+from kvideo.models.video_classifier import (
+    VideoClassifier,
+    classifier_config,
+    classifier_trunk,
+    deserialize_classifier_parts,
+)
 
 
 @keras.saving.register_keras_serializable(package="kvideo")
@@ -135,29 +140,9 @@ class MultiHeadClassifier(keras.Model):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(
-            {
-                "backbone": keras.saving.serialize_keras_object(self.backbone),
-                "num_classes": dict(self.num_classes),
-                "head": self.head,
-                "head_args": dict(self.head_args),
-                "dropout": self.dropout,
-                "activation": self.activation,
-                "preprocessing": (
-                    None
-                    if self.preprocessing is None
-                    else keras.saving.serialize_keras_object(self.preprocessing)
-                ),
-                "input_name": self.input_name,
-                "num_frames": self.num_frames,
-            }
-        )
+        config.update({**classifier_config(self), "num_classes": dict(self.num_classes)})
         return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> MultiHeadClassifier:
-        config = dict(config)
-        for key in ("backbone", "preprocessing"):
-            if isinstance(config.get(key), dict):
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(**deserialize_classifier_parts(config))

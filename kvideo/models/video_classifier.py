@@ -195,32 +195,39 @@ class VideoClassifier(keras.Model):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(
-            {
-                "backbone": keras.saving.serialize_keras_object(self.backbone),
-                "num_classes": self.num_classes,
-                "head": self.head,
-                "head_args": dict(self.head_args),
-                "dropout": self.dropout,
-                "activation": self.activation,
-                "preprocessing": (
-                    None
-                    if self.preprocessing is None
-                    else keras.saving.serialize_keras_object(self.preprocessing)
-                ),
-                "input_name": self.input_name,
-                "num_frames": self.num_frames,
-            }
-        )
+        config.update({**classifier_config(self), "num_classes": self.num_classes})
         return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> VideoClassifier:
-        config = dict(config)
-        for key in ("backbone", "preprocessing"):
-            if isinstance(config.get(key), dict):
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(**deserialize_classifier_parts(config))
+
+
+def classifier_config(model: keras.Model) -> dict[str, Any]:
+    """What a classifier over ``model.backbone`` is rebuilt from, but its classes: the
+    shared part of `VideoClassifier`'s and `MultiHeadClassifier`'s `get_config`."""
+    preprocessing = model.preprocessing
+    return {
+        "backbone": keras.saving.serialize_keras_object(model.backbone),
+        "head": model.head,
+        "head_args": dict(model.head_args),
+        "dropout": model.dropout,
+        "activation": model.activation,
+        "preprocessing": (
+            None if preprocessing is None else keras.saving.serialize_keras_object(preprocessing)
+        ),
+        "input_name": model.input_name,
+        "num_frames": model.num_frames,
+    }
+
+
+def deserialize_classifier_parts(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with its backbone and preprocessing layers deserialised."""
+    config = dict(config)
+    for key in ("backbone", "preprocessing"):
+        if isinstance(config.get(key), dict):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+    return config
 
 
 @keras.saving.register_keras_serializable(package="kvideo")
