@@ -19,6 +19,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_default_train_main_learns_the_demo_and_exports(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    (tmp_path / "data").mkdir()  # train_main refuses a --data_dir that does not exist
     result = subprocess.run(
         [
             sys.executable,
