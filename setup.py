@@ -45,6 +45,8 @@ setuptools.setup(
         # The checkpoint converters read PyTorch files (kvideo/models/*/convert_*.py);
         # torchvision builds the reference networks their parity tests compare with.
         "torch": ["torch>=2.9", "torchvision>=0.24"],
+        # Keras on the JAX backend (tests/test_jax_backend.py, slow tier): the models only.
+        "jax": ["jax[cpu]>=0.4.30"],
         # Hugging Face checkpoints of the video transformers: the converters read
         # .safetensors with `safetensors`, PyTorch .bin files with `torch`; the parity
         # tests build the reference models with `transformers`.
